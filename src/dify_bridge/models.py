@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dify_bridge.pacing import EditBudget
 
 
 class Rating(enum.Enum):
@@ -130,6 +133,9 @@ class ReplySink(Protocol):
 
     min_edit_interval: float
     """Seconds between two edits of one answer."""
+
+    edit_budget: EditBudget | None
+    """A budget shared with other answers (e.g. one Slack workspace), or None."""
 
     def render(self, markdown: str) -> str:
         """Turn Dify's Markdown into the platform's text format."""

@@ -1,0 +1,92 @@
+"""A rate budget shared by every answer that edits messages in one place.
+
+Slack allows about 50 ``chat.update`` calls a minute per workspace, however
+many answers stream at once. Per-answer throttles do not add up to that, so
+every edit of every live answer takes a token from one :class:`EditBudget`.
+Waiters are served final edits first, then in arrival order, so a busy
+workspace slows each answer's intermediate updates down evenly and never
+drops or starves the last edit of an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+
+
+class EditBudget:
+    """Token bucket: ``per_minute`` tokens a minute, at most ``burst`` saved up."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self._interval = 60.0 / per_minute
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._granter: asyncio.Task[None] | None = None
+        self.granted = 0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens at the steady rate."""
+        return self._interval
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for *_, fut in self._waiters if not fut.done())
+
+    async def acquire(self, *, final: bool = False) -> None:
+        """Wait for a token. Final edits go ahead of intermediate ones."""
+        self._refill()
+        if not self._waiters and self._tokens >= 1:
+            self._tokens -= 1
+            self.granted += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (0 if final else 1, next(self._order), future))
+        if self._granter is None or self._granter.done():
+            self._granter = asyncio.create_task(self._grant_loop(), name="edit-budget")
+        self._wakeup.set()
+        await future
+
+    def penalize(self, seconds: float) -> None:
+        """The platform said 429: hand out nothing for ``seconds``."""
+        self._refill()
+        self._tokens = min(self._tokens, 0.0) - seconds / self._interval
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) / self._interval)
+        self._stamp = now
+
+    async def _grant_loop(self) -> None:
+        while self._waiters:
+            self._refill()
+            if self._tokens < 1:
+                delay = (1 - self._tokens) * self._interval
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                continue
+            _, _, future = heapq.heappop(self._waiters)
+            if future.done():  # the waiter was cancelled
+                continue
+            self._tokens -= 1
+            self.granted += 1
+            future.set_result(None)
