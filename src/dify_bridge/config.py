@@ -262,7 +262,9 @@ class _Reader:
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError(name, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise ConfigError(
+                name, f"is not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         if not isinstance(parsed, dict):
-            raise ConfigError(name, "must be a JSON object like {\"department\": \"sales\"}")
+            raise ConfigError(name, 'must be a JSON object like {"department": "sales"}')
         return parsed

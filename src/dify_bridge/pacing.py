@@ -11,6 +11,7 @@ drops or starves the last edit of an answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -79,10 +80,8 @@ class EditBudget:
             if self._tokens < 1:
                 delay = (1 - self._tokens) * self._interval
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
                 continue
             _, _, future = heapq.heappop(self._waiters)
             if future.done():  # the waiter was cancelled
