@@ -1,0 +1,55 @@
+"""Where threads, answers and processed events are remembered.
+
+:class:`Store` is the interface the bridge uses; :func:`open_store` picks the
+backend from ``DATABASE_URL``. Each method is one atomic write or read, so a
+crash between two calls loses nothing that a call already confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from dify_bridge.errors import ConfigError
+from dify_bridge.models import MessageRecord, ThreadRecord
+
+EVENT_TTL_SECONDS = 24 * 3600
+"""How long a processed event id is remembered (Slack retries within minutes)."""
+
+
+class Store(Protocol):
+    async def get_thread(self, thread_key: str) -> ThreadRecord | None:
+        """The conversation a thread is mapped to, if any."""
+        ...
+
+    async def save_thread(self, record: ThreadRecord) -> None:
+        """Map (or re-map) a thread to a conversation."""
+        ...
+
+    async def forget_thread(self, thread_key: str) -> None:
+        """Drop a thread's mapping: its next message starts a new conversation."""
+        ...
+
+    async def save_messages(self, records: Sequence[MessageRecord]) -> None:
+        """Remember which Dify message each posted platform message shows."""
+        ...
+
+    async def get_message(self, message_key: str) -> MessageRecord | None: ...
+
+    async def claim_events(self, event_keys: Sequence[str], ttl: float = EVENT_TTL_SECONDS) -> bool:
+        """Record the keys of one incoming event; False if any was seen before.
+
+        Claiming is atomic: of two deliveries of one event, exactly one wins.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def open_store(database_url: str) -> Store:
+    """Open (and migrate) the store that ``database_url`` names."""
+    if database_url.startswith("sqlite:///"):
+        from dify_bridge.store_sqlite import SqliteStore
+
+        return await SqliteStore.open(database_url.removeprefix("sqlite:///"))
+    raise ConfigError("DATABASE_URL", f"unsupported database {database_url.split(':', 1)[0]!r}")

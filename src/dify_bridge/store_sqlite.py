@@ -1,0 +1,204 @@
+"""The embedded SQLite store (aiosqlite, WAL mode, versioned schema)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from dify_bridge.errors import StoreError
+from dify_bridge.models import MessageRecord, ThreadRecord
+from dify_bridge.store import EVENT_TTL_SECONDS
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: threads, answers, processed events
+    """
+    CREATE TABLE threads (
+        thread_key      TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        dify_user       TEXT NOT NULL,
+        app             TEXT NOT NULL DEFAULT 'default',
+        created_at      REAL NOT NULL,
+        updated_at      REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        message_key     TEXT PRIMARY KEY,
+        dify_message_id TEXT NOT NULL,
+        dify_user       TEXT NOT NULL,
+        thread_key      TEXT NOT NULL,
+        app             TEXT NOT NULL DEFAULT 'default',
+        created_at      REAL NOT NULL
+    );
+    CREATE TABLE events (
+        event_key  TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX events_expiry ON events (expires_at);
+    """,
+)
+
+_PURGE_EVERY = 500
+
+
+class SqliteStore:
+    """One aiosqlite connection; each method is one transaction."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self._path = path
+        self._claims = 0
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._path!r})"
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        """Open or create the database file (owner-only) and bring its schema up to date."""
+        if path != ":memory:":
+            _create_private(Path(path))
+        try:
+            db = await aiosqlite.connect(path, timeout=5.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from None
+        try:
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await _migrate(db)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(f"cannot use the database {path}: {exc}") from None
+        return cls(db, path)
+
+    async def get_thread(self, thread_key: str) -> ThreadRecord | None:
+        async with self._db.execute(
+            "SELECT conversation_id, dify_user, app FROM threads WHERE thread_key = ?",
+            (thread_key,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return ThreadRecord(thread_key, conversation_id=row[0], dify_user=row[1], app=row[2])
+
+    async def save_thread(self, record: ThreadRecord) -> None:
+        now = time.time()
+        await self._write(
+            """
+            INSERT INTO threads
+                (thread_key, conversation_id, dify_user, app, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (thread_key) DO UPDATE SET
+                conversation_id = excluded.conversation_id,
+                dify_user = excluded.dify_user,
+                app = excluded.app,
+                updated_at = excluded.updated_at
+            """,
+            [(record.thread_key, record.conversation_id, record.dify_user, record.app, now, now)],
+        )
+
+    async def forget_thread(self, thread_key: str) -> None:
+        await self._write("DELETE FROM threads WHERE thread_key = ?", [(thread_key,)])
+
+    async def save_messages(self, records: Sequence[MessageRecord]) -> None:
+        now = time.time()
+        await self._write(
+            """
+            INSERT OR REPLACE INTO messages
+                (message_key, dify_message_id, dify_user, thread_key, app, created_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+            [
+                (r.message_key, r.dify_message_id, r.dify_user, r.thread_key, r.app, now)
+                for r in records
+            ],
+        )
+
+    async def get_message(self, message_key: str) -> MessageRecord | None:
+        async with self._db.execute(
+            "SELECT dify_message_id, dify_user, thread_key, app FROM messages"
+            " WHERE message_key = ?",
+            (message_key,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return MessageRecord(message_key, row[0], row[1], row[2], row[3])
+
+    async def claim_events(self, event_keys: Sequence[str], ttl: float = EVENT_TTL_SECONDS) -> bool:
+        if not event_keys:
+            return True
+        now = time.time()
+        marks = ",".join("?" * len(event_keys))
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            async with self._db.execute(
+                f"SELECT 1 FROM events WHERE event_key IN ({marks}) AND expires_at > ? LIMIT 1",
+                (*event_keys, now),
+            ) as cursor:
+                seen = await cursor.fetchone() is not None
+            if not seen:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO events (event_key, expires_at) VALUES (?, ?)",
+                    [(key, now + ttl) for key in event_keys],
+                )
+            self._claims += 1
+            if self._claims % _PURGE_EVERY == 0:
+                await self._db.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
+            await self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(f"cannot record an event: {exc}") from None
+        return not seen
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.executemany(sql, rows)
+            await self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(f"cannot write to the database: {exc}") from None
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            await self._db.execute("ROLLBACK")
+
+
+def _create_private(path: Path) -> None:
+    """Create the file readable by its owner only; SQLite gives its -wal/-shm the same mode."""
+    if not path.parent.exists():
+        raise StoreError(f"the database folder {path.parent} does not exist (DATABASE_URL)")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:
+        raise StoreError(f"no permission to open the database {path} (DATABASE_URL)") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open the database {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT version FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    version = row[0] if row else 0
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            await db.execute("DELETE FROM schema_version")
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            await db.execute("COMMIT")
+        except sqlite3.Error:
+            await db.execute("ROLLBACK")
+            raise
