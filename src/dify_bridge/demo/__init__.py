@@ -1,0 +1,1 @@
+"""Offline demo support: a local fake of the Dify Service API."""
