@@ -188,9 +188,9 @@ class FakeSlack:
     def reactions_on(self, channel: str, ts: str) -> dict[str, list[str]]:
         return dict(self.messages[(channel, ts)].reactions)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         """Wait until ``predicate()`` holds; it is checked after every API call."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async with self._changed:
                 await self._changed.wait_for(predicate)
 
@@ -210,9 +210,7 @@ class FakeSlack:
         retry_after: int = 1,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` with an error."""
-        self._faults.setdefault(method, deque()).append(
-            _Fault(times, status, error, retry_after)
-        )
+        self._faults.setdefault(method, deque()).append(_Fault(times, status, error, retry_after))
 
     def rate_limit(self, method: str, calls: int, window: float = 60.0) -> None:
         """Answer 429 once ``method`` got ``calls`` calls within ``window`` seconds.
@@ -332,10 +330,10 @@ class FakeSlack:
         body: dict[str, Any],
         *,
         retry_attempt: int = 0,
-        timeout: float = 5.0,
+        within: float = 5.0,
     ) -> dict[str, Any]:
         """Send an ``events_api`` envelope over Socket Mode; return the client's ack."""
-        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+        await asyncio.wait_for(self.socket_connected.wait(), within)
         envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
@@ -348,7 +346,7 @@ class FakeSlack:
         ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = ack
         await self._sockets[-1].send_str(json.dumps(envelope))
-        return await asyncio.wait_for(ack, timeout)
+        return await asyncio.wait_for(ack, within)
 
     async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
