@@ -125,9 +125,7 @@ class ReplyWriter:
         if len(parts) > self._max_parts:
             notice = sink.render(CUT_NOTICE)
             parts = parts[: self._max_parts]
-            last = split_message(sink.render(text), sink.max_len - len(notice))[
-                self._max_parts - 1
-            ]
+            last = split_message(sink.render(text), sink.max_len - len(notice))[self._max_parts - 1]
             parts[-1] = last + notice
         return parts
 

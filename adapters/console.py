@@ -1,0 +1,194 @@
+"""The terminal as a chat platform: the offline demo, and a plain adapter for tests.
+
+Each line typed is a message in the current thread. Commands: ``/new`` starts
+a new thread, ``/like`` and ``/dislike`` rate the last answer, ``/unrate``
+revokes that, ``/forget`` deletes the conversation on the Dify side (the next
+message shows how the bridge recovers), ``/help``, ``/quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from dify_bridge.bridge import Bridge
+from dify_bridge.errors import DifyError
+from dify_bridge.models import Incoming, Rating, Reaction
+from dify_bridge.pacing import EditBudget
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "Type a message and press Enter. Commands: /new (new thread), /like, /dislike, "
+    "/unrate (rate the last answer), /forget (delete the conversation on the Dify side), "
+    "/quit."
+)
+
+
+class ConsoleSink:
+    """Prints an answer as it grows; later edits print only what was appended."""
+
+    max_len = 4000
+    min_edit_interval = 0.05
+    edit_budget: EditBudget | None = None
+
+    def __init__(self, out: TextIO, thread_key: str, counter: itertools.count[int]) -> None:
+        self._out = out
+        self._thread_key = thread_key
+        self._counter = counter
+        self._shown: dict[str, str] = {}
+        self._last_key = ""
+        self.keys: list[str] = []
+
+    def render(self, markdown: str) -> str:
+        return markdown
+
+    async def show_thinking(self) -> None:
+        self._write("bot> …")
+
+    async def clear_thinking(self) -> None:
+        self._write("\n")
+
+    async def post(self, text: str) -> str:
+        key = f"console:{self._thread_key}:{next(self._counter)}"
+        self._write("\r" + ("bot> " if not self.keys else "\nbot> (continued) ") + text)
+        self._shown[key] = text
+        self._last_key = key
+        self.keys.append(key)
+        return key
+
+    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+        old = self._shown.get(message_key, "")
+        if message_key == self._last_key and text.startswith(old):
+            self._write(text[len(old) :])
+        else:
+            self._write(f"\nbot> (edited) {text}")
+        self._shown[message_key] = text
+
+    def _write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+
+class ConsoleAdapter:
+    """Reads lines from ``source`` until it ends or ``/quit``."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        *,
+        source: TextIO | None = None,
+        out: TextIO | None = None,
+        banner: str = "",
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self._bridge = bridge
+        self._source = source or sys.stdin
+        self._out = out or sys.stdout
+        self._banner = banner
+        self._on_exit = on_exit
+        self._thread_number = 1
+        self._message_ids = itertools.count(1)
+        self._last_answer: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+
+    @property
+    def thread_key(self) -> str:
+        return f"console:local:{self._thread_number}"
+
+    async def start(self) -> None:
+        if self._banner:
+            self._print(self._banner)
+        self._print(HELP)
+        self._task = asyncio.create_task(self._read_loop(), name="console")
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                self._out.write("you> ")
+                self._out.flush()
+                line = await asyncio.to_thread(self._source.readline)
+                if not line:
+                    break
+                if not await self.handle_line(line.strip()):
+                    break
+        finally:
+            self._print("")
+            self.finished.set()
+            if self._on_exit is not None:
+                self._on_exit()
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one typed line; False ends the session."""
+        if not line:
+            return True
+        if line.startswith("/"):
+            return await self._command(line.split()[0].lower())
+        sink = ConsoleSink(self._out, self.thread_key, self._message_ids)
+        incoming = Incoming(
+            platform="console",
+            thread_key=self.thread_key,
+            text=line,
+            user_id="local",
+            user_name="you",
+            channel_id="console",
+            channel_name="console",
+        )
+        await self._bridge.handle_message(incoming, sink)
+        if sink.keys:
+            self._last_answer = sink.keys
+        return True
+
+    async def _command(self, command: str) -> bool:
+        if command in ("/quit", "/exit"):
+            return False
+        if command == "/new":
+            self._thread_number += 1
+            self._last_answer = []
+            self._print(f"(thread {self._thread_number}: a new conversation)")
+        elif command in ("/like", "/dislike", "/unrate"):
+            await self._rate(command)
+        elif command == "/forget":
+            await self._forget()
+        else:
+            self._print(HELP)
+        return True
+
+    async def _rate(self, command: str) -> None:
+        if not self._last_answer:
+            self._print("(no answer to rate yet)")
+            return
+        rating = {"/like": Rating.LIKE, "/dislike": Rating.DISLIKE}.get(command)
+        await self._bridge.handle_reaction(Reaction(self._last_answer[-1], rating, "local"))
+        self._print(f"(sent {rating.value if rating else 'revoke'} to Dify for the last answer)")
+
+    async def _forget(self) -> None:
+        record = await self._bridge.store.get_thread(self.thread_key)
+        if record is None:
+            self._print("(this thread has no conversation yet)")
+            return
+        app = self._bridge.apps.get(record.app)
+        try:
+            await app.client.delete_conversation(record.conversation_id, user=record.dify_user)
+        except DifyError as exc:
+            self._print(f"(could not delete the conversation: {exc})")
+            return
+        self._print(
+            f"(conversation {record.conversation_id} deleted on the Dify side; "
+            "your next message shows the recovery)"
+        )
+
+    def _print(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()

@@ -1,0 +1,3 @@
+from dify_bridge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The ``dify-bridge`` command: run, demo, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from dify_bridge import __version__
+from dify_bridge.config import Settings, load_environment, parse_settings
+from dify_bridge.errors import BridgeError, ConfigError
+from dify_bridge.logs import configure_logging
+
+log = logging.getLogger("dify_bridge")
+
+DEMO_KEY = "app-offline-demo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dify-bridge",
+        description="Put a Dify chat app into Slack threads and Discord channels.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--env-file", default=".env", help="file of settings to read (default: .env)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "run",
+        help="start every adapter whose credentials are set (the offline demo when none are)",
+    )
+    demo = commands.add_parser(
+        "demo", help="chat in the terminal through the whole engine (offline by default)"
+    )
+    demo.add_argument(
+        "--dify", action="store_true", help="use the real DIFY_API_URL / DIFY_API_KEY"
+    )
+    commands.add_parser("check", help="validate the settings and reach each configured service")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        env = load_environment(args.env_file)
+        if command == "demo" and not args.dify:
+            settings = parse_settings(_offline(env))
+        else:
+            settings = parse_settings(env)
+        configure_logging(settings.log_level, secrets=_secrets(settings), as_json=settings.log_json)
+        if command == "check":
+            return asyncio.run(_check(settings))
+        offline = command == "demo" and not args.dify
+        if command == "run" and not settings.has_platform:
+            offline = not settings.dify.api_key
+            if offline:
+                settings = parse_settings(_offline(env))
+        return asyncio.run(_run(settings, command=command, offline=offline))
+    except ConfigError as exc:
+        print(f"dify-bridge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"dify-bridge: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def _offline(env: dict[str, str]) -> dict[str, str]:
+    """Settings for the offline demo: no platforms, a built-in fake Dify."""
+    kept = {k: v for k, v in env.items() if not k.startswith(("SLACK_", "DISCORD_", "DIFY_API"))}
+    kept["DIFY_API_KEY"] = DEMO_KEY
+    kept.setdefault("LOG_LEVEL", "WARNING")
+    return kept
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.dify.api_key.value]
+    if settings.slack is not None:
+        values += [
+            settings.slack.bot_token.value,
+            settings.slack.app_token.value,
+            settings.slack.signing_secret.value,
+        ]
+    if settings.discord is not None:
+        values.append(settings.discord.bot_token.value)
+    return values
+
+
+async def _run(settings: Settings, *, command: str, offline: bool) -> int:
+    from dataclasses import replace
+
+    from dify_bridge.runtime import open_runtime, platform_adapters, run_console, serve
+
+    fake = None
+    if offline:
+        from dify_bridge.demo.fake_dify import FakeDify
+
+        fake = FakeDify(api_keys=(DEMO_KEY,), chunk_delay=0.04)
+        url = await fake.start()
+        settings = replace(settings, dify=replace(settings.dify, api_url=url))
+    try:
+        async with open_runtime(settings) as runtime:
+            if command == "run" and settings.has_platform:
+                await serve(runtime, platform_adapters(runtime))
+            else:
+                await run_console(runtime, banner=_banner(settings, offline))
+    finally:
+        if fake is not None:
+            await fake.stop()
+    return 0
+
+
+def _banner(settings: Settings, offline: bool) -> str:
+    where = (
+        "an offline fake Dify (no credentials needed)"
+        if offline
+        else f"the Dify app at {settings.dify.api_url}"
+    )
+    hint = (
+        "\nSet SLACK_* or DISCORD_* settings (see .env.example) to run on a platform instead."
+        if offline
+        else ""
+    )
+    return f"dify-bridge {__version__}: chatting with {where}. Store: {settings.database_url}{hint}"
+
+
+async def _check(settings: Settings) -> int:
+    from dify_bridge.checks import run_checks
+    from dify_bridge.dify import make_http_client
+    from dify_bridge.runtime import build_apps
+
+    async with make_http_client(connect_timeout=settings.dify.connect_timeout) as http:
+        results = await run_checks(settings, build_apps(settings, http), http)
+    for result in results:
+        print(result.line())
+    return 0 if all(r.ok for r in results) else 1
