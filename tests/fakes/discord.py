@@ -291,7 +291,11 @@ class FakeDiscord:
         return channel_id
 
     def add_user(
-        self, name: str, *, guild: FakeGuild | None = None, roles: tuple[int, ...] = (),
+        self,
+        name: str,
+        *,
+        guild: FakeGuild | None = None,
+        roles: tuple[int, ...] = (),
         bot: bool = False,
     ) -> FakeUser:
         user = FakeUser(self.snowflake(), name, bot=bot, global_name=name.title())
@@ -360,7 +364,11 @@ class FakeDiscord:
         return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]
 
     async def wait_until(
-        self, predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+        self,
+        predicate: Callable[[], bool],
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a test helper; the deadline is the point
+        what: str = "condition",
     ) -> None:
         """Wait until ``predicate()`` holds; it is re-checked after every REST call and event."""
         try:
@@ -368,8 +376,9 @@ class FakeDiscord:
                 await self._changed.wait_for(predicate)
         except TimeoutError:
             recent = "\n".join(f"  {c.method} {c.path} -> {c.status}" for c in self.calls[-15:])
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                 f"last REST calls:\n{recent}") from None
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last REST calls:\n{recent}"
+            ) from None
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -448,8 +457,14 @@ class FakeDiscord:
         self.gateway_queries.append(dict(request.query))
         conn = _GatewayConnection(ws, request.query.get("compress"))
         session: _Session | None = None
-        await conn.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms},
-                         "s": None, "t": None})
+        await conn.send(
+            {
+                "op": 10,
+                "d": {"heartbeat_interval": self.heartbeat_interval_ms},
+                "s": None,
+                "t": None,
+            }
+        )
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
                 continue
@@ -574,8 +589,9 @@ class FakeDiscord:
             except _ApiError as exc:
                 response = _json({"message": exc.message, "code": exc.code}, status=exc.status)
             except web.HTTPException as exc:
-                response = _json({"message": f"{exc.status}: {exc.reason}", "code": 0},
-                                 status=exc.status)
+                response = _json(
+                    {"message": f"{exc.status}: {exc.reason}", "code": 0}, status=exc.status
+                )
         call.status = response.status
         if response.status == 429:
             self.ratelimited.append(call)
@@ -620,29 +636,36 @@ class FakeDiscord:
         return _json(self.bot.payload() | {"verified": True, "mfa_enabled": False, "flags": 0})
 
     async def _get_application(self, request: web.Request) -> web.Response:
-        return _json({
-            "id": str(self.application_id),
-            "name": self.bot.name,
-            "description": "",
-            "icon": None,
-            "bot_public": False,
-            "bot_require_code_grant": False,
-            "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None},
-            "verify_key": "0" * 64,
-            "flags": 0,
-        })
+        return _json(
+            {
+                "id": str(self.application_id),
+                "name": self.bot.name,
+                "description": "",
+                "icon": None,
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None},
+                "verify_key": "0" * 64,
+                "flags": 0,
+            }
+        )
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         return _json({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return _json({
-            "url": self.gateway_url,
-            "shards": 1,
-            "session_start_limit": {
-                "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1,
-            },
-        })
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     def _channel(self, request: web.Request) -> Json:
         channel = self.channels.get(int(request.match_info["cid"]))
@@ -685,8 +708,10 @@ class FakeDiscord:
         if isinstance(headers, web.Response):
             return headers
         if message["author"]["id"] != str(self.bot.id):
-            return _json({"message": "Cannot edit a message authored by another user",
-                          "code": 50005}, status=403)
+            return _json(
+                {"message": "Cannot edit a message authored by another user", "code": 50005},
+                status=403,
+            )
         body: Json = request["call"].json or {}
         if "content" in body:
             message["content"] = body["content"] or ""
@@ -699,18 +724,23 @@ class FakeDiscord:
         message = self._message(request)
         self.messages.pop(int(message["id"]))
         self.history[int(message["channel_id"])].remove(int(message["id"]))
-        await self.dispatch("MESSAGE_DELETE", {
-            "id": message["id"], "channel_id": message["channel_id"],
-            **({"guild_id": message["guild_id"]} if "guild_id" in message else {}),
-        })
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {
+                "id": message["id"],
+                "channel_id": message["channel_id"],
+                **({"guild_id": message["guild_id"]} if "guild_id" in message else {}),
+            },
+        )
         return web.Response(status=204)
 
     async def _create_thread(self, request: web.Request) -> web.Response:
         message = self._message(request)
         parent = self.channels[int(message["channel_id"])]
         if parent["type"] != 0:
-            return _json({"message": "Cannot execute action on this channel type",
-                          "code": 50024}, status=400)
+            return _json(
+                {"message": "Cannot execute action on this channel type", "code": 50024}, status=400
+            )
         body: Json = request["call"].json or {}
         guild = self.guilds[int(parent["guild_id"])]
         thread = {  # Discord gives a thread started from a message that message's id
@@ -743,7 +773,9 @@ class FakeDiscord:
         message = self._message(request)
         emoji = unquote(request.match_info["emoji"])
         self.reactions.setdefault(int(message["id"]), {}).setdefault(emoji, set()).add(self.bot.id)
-        await self.dispatch("MESSAGE_REACTION_ADD", self._reaction_payload(message, self.bot, emoji))
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD", self._reaction_payload(message, self.bot, emoji)
+        )
         return web.Response(status=204)
 
     async def _unreact(self, request: web.Request) -> web.Response:
@@ -758,8 +790,17 @@ class FakeDiscord:
     # ----------------------------------------------------------------- payloads
 
     def _role_payload(self, role_id: int, name: str) -> Json:
-        return {"id": str(role_id), "name": name, "color": 0, "hoist": False, "position": 0,
-                "permissions": "0", "managed": False, "mentionable": False, "flags": 0}
+        return {
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "hoist": False,
+            "position": 0,
+            "permissions": "0",
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
 
     def _guild_of(self, channel: Json) -> FakeGuild | None:
         guild_id = channel.get("guild_id")
@@ -848,7 +889,9 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
-def _too_many(retry_after: float, *, is_global: bool = False, bucket: str = "injected") -> web.Response:
+def _too_many(
+    retry_after: float, *, is_global: bool = False, bucket: str = "injected"
+) -> web.Response:
     headers = {
         "Retry-After": str(max(1, round(retry_after))),
         "X-RateLimit-Limit": "5",
@@ -860,8 +903,12 @@ def _too_many(retry_after: float, *, is_global: bool = False, bucket: str = "inj
     }
     if is_global:
         headers["X-RateLimit-Global"] = "true"
-    body = {"message": "You are being rate limited.", "retry_after": retry_after,
-            "global": is_global, "code": 0}
+    body = {
+        "message": "You are being rate limited.",
+        "retry_after": retry_after,
+        "global": is_global,
+        "code": 0,
+    }
     return _json(body, status=429, headers=headers)
 
 
