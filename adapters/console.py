@@ -42,20 +42,25 @@ class ConsoleSink:
         self._counter = counter
         self._shown: dict[str, str] = {}
         self._last_key = ""
+        self._thinking = False
         self.keys: list[str] = []
 
     def render(self, markdown: str) -> str:
         return markdown
 
     async def show_thinking(self) -> None:
-        self._write("bot> …")
+        if self._out.isatty():
+            self._write("bot> …")
+            self._thinking = True
 
     async def clear_thinking(self) -> None:
-        self._write("\n")
+        self._write("\n" if self.keys else "")
 
     async def post(self, text: str) -> str:
         key = f"console:{self._thread_key}:{next(self._counter)}"
-        self._write("\r" + ("bot> " if not self.keys else "\nbot> (continued) ") + text)
+        lead = "\r" if self._thinking else ""
+        self._thinking = False
+        self._write(lead + ("bot> " if not self.keys else "\nbot> (continued) ") + text)
         self._shown[key] = text
         self._last_key = key
         self.keys.append(key)
@@ -121,6 +126,8 @@ class ConsoleAdapter:
                 line = await asyncio.to_thread(self._source.readline)
                 if not line:
                     break
+                if not self._source.isatty():
+                    self._out.write(line if line.endswith("\n") else line + "\n")
                 if not await self.handle_line(line.strip()):
                     break
         finally:
