@@ -389,6 +389,7 @@ class FakeDify:
         self._tasks: dict[str, _Task] = {}
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._open: dict[int, web.Request] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -423,11 +424,14 @@ class FakeDify:
         return self.url
 
     async def stop(self) -> None:
-        """Stop serving; open streams end at once."""
+        """Stop serving; open streams are cut off (their connections aborted)."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
         self._closing.set()
+        for request in list(self._open.values()):
+            if request.transport is not None:
+                request.transport.abort()
         for task in list(self._tasks.values()):
             task.stopped.set()
         await runner.cleanup()
@@ -867,12 +871,14 @@ class FakeDify:
             return resp
         sse = _Sse(request, resp)
         pinger = asyncio.create_task(self._pinger(sse))
+        self._open[id(request)] = request
         try:
             await self._emit_answer(sse, request, conv, msg, task, script, pinger)
         except _ClientGone:
             if msg.status == "normal":
                 msg.status = "error"
         finally:
+            self._open.pop(id(request), None)
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError, _ClientGone):
                 await pinger

@@ -1,0 +1,23 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from dify_bridge.demo.fake_dify import FakeDify
+
+
+@pytest.fixture
+async def fake_dify() -> AsyncIterator[FakeDify]:
+    """A fake Dify Service API on 127.0.0.1 (random port); ``fake_dify.url`` ends in ``/v1``.
+
+    It accepts the key ``app-test``; script answers with ``fake_dify.script(...)``.
+    """
+    fake = FakeDify(host="127.0.0.1", port=0)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
