@@ -1,0 +1,124 @@
+"""Where one answer appears in Slack: posts and edits in the user's thread.
+
+A sink is made per answer. It performs the calls only; the bridge decides
+what to post, splits over :attr:`SlackSink.max_len` and paces edits with the
+workspace's shared :class:`~dify_bridge.pacing.EditBudget`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from dify_bridge.pacing import EditBudget
+
+from .slack_client import SlackCallFailed, SlackMessageTooLong, call_slack
+from .slack_events import message_key
+from .slack_format import markdown_to_mrkdwn
+
+__all__ = ["MAX_MESSAGE_CHARS", "THINKING_REACTION", "SlackSink"]
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 3800
+"""mrkdwn characters per message: below the ~4,000 at which chat.update says msg_too_long."""
+
+THINKING_REACTION = "hourglass_flowing_sand"
+
+
+class SlackSink:
+    """Posts and edits one answer in ``channel`` (under ``thread_ts``, if set)."""
+
+    max_len = MAX_MESSAGE_CHARS
+    min_edit_interval = 1.0
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        team_id: str,
+        channel: str,
+        thread_ts: str | None,
+        reply_to_ts: str,
+        edit_budget: EditBudget | None,
+    ) -> None:
+        self.edit_budget = edit_budget
+        self._client = client
+        self._team_id = team_id
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._reply_to_ts = reply_to_ts
+        self._posted: dict[str, str] = {}
+        self._thinking = False
+
+    def render(self, markdown: str) -> str:
+        return markdown_to_mrkdwn(markdown)
+
+    async def show_thinking(self) -> None:
+        """Put an hourglass on the user's message until the answer is done."""
+        try:
+            await call_slack(
+                "reactions.add",
+                self._client.reactions_add(
+                    channel=self._channel, timestamp=self._reply_to_ts, name=THINKING_REACTION
+                ),
+            )
+        except SlackCallFailed as exc:
+            if exc.error != "already_reacted":
+                log.info("no thinking indicator in %s: %s", self._channel, exc.error)
+                return
+        self._thinking = True
+
+    async def clear_thinking(self) -> None:
+        if not self._thinking:
+            return
+        self._thinking = False
+        try:
+            await call_slack(
+                "reactions.remove",
+                self._client.reactions_remove(
+                    channel=self._channel, timestamp=self._reply_to_ts, name=THINKING_REACTION
+                ),
+            )
+        except SlackCallFailed as exc:
+            if exc.error not in ("no_reaction", "message_not_found"):
+                log.info("could not remove the thinking indicator in %s: %s", self._channel, exc)
+
+    async def post(self, text: str) -> str:
+        try:
+            data = await call_slack(
+                "chat.postMessage",
+                self._client.chat_postMessage(
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    text=text,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
+            )
+        except SlackCallFailed as exc:
+            log.error("could not post in %s: %s", self._channel, exc.error)
+            raise
+        ts = str(data.get("ts") or "")
+        if not ts:
+            raise SlackCallFailed("chat.postMessage", "no ts in the response")
+        key = message_key(self._team_id, self._channel, ts)
+        self._posted[key] = ts
+        return key
+
+    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+        ts = self._posted.get(message_key) or message_key.rsplit(":", 1)[-1]
+        try:
+            await call_slack(
+                "chat.update", self._client.chat_update(channel=self._channel, ts=ts, text=text)
+            )
+        except SlackMessageTooLong:
+            log.error(
+                "Slack refused a %d-character edit in %s as too long", len(text), self._channel
+            )
+            raise
+        except SlackCallFailed as exc:
+            level = logging.ERROR if final else logging.WARNING
+            log.log(level, "could not edit a message in %s: %s", self._channel, exc.error)
+            raise
