@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import asyncio
+
+from dify_bridge.pacing import EditBudget
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_burst_is_granted_at_once_then_tokens_come_at_the_rate() -> None:
+    clock = FakeClock()
+    budget = EditBudget(60, burst=2, clock=clock)
+    await budget.acquire()
+    await budget.acquire()
+    waiter = asyncio.create_task(budget.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiter.done(), "a third edit within the same second must wait"
+    clock.now = 1.0
+    await asyncio.wait_for(waiter, 2)
+    assert budget.granted == 3
+
+
+async def test_final_edits_go_before_intermediate_ones() -> None:
+    budget = EditBudget(600, burst=1)  # one token every 0.1 s
+    await budget.acquire()
+    order: list[str] = []
+
+    async def take(name: str, final: bool) -> None:
+        await budget.acquire(final=final)
+        order.append(name)
+
+    tasks = [asyncio.create_task(take(f"mid{i}", False)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(take("final", True)))
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order[0] == "final"
+    assert order[1:] == ["mid0", "mid1", "mid2"]
+
+
+async def test_cancelled_waiter_does_not_consume_a_token() -> None:
+    budget = EditBudget(600, burst=1)
+    await budget.acquire()
+    cancelled = asyncio.create_task(budget.acquire())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.wait_for(budget.acquire(), 2)
+    assert budget.granted == 2
