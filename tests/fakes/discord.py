@@ -741,6 +741,11 @@ class FakeDiscord:
             return _json(
                 {"message": "Cannot execute action on this channel type", "code": 50024}, status=400
             )
+        if "thread" in message:
+            return _json(
+                {"message": "A thread has already been created for this message", "code": 160004},
+                status=400,
+            )
         body: Json = request["call"].json or {}
         guild = self.guilds[int(parent["guild_id"])]
         thread = {  # Discord gives a thread started from a message that message's id

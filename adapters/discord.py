@@ -1,0 +1,382 @@
+"""Discord: a mention opens a thread, the thread is the conversation, 👍/👎 rate answers.
+
+* A mention in a text channel creates a thread from that message and the answer
+  streams inside it; later messages in a thread the bridge tracks continue the
+  conversation without a mention; a mention inside any thread maps that thread.
+  A DM channel is one conversation.
+* Bots (this one included) and system messages are ignored; the allow-lists
+  (:mod:`dify_bridge.adapters.discord_access`) are applied before the bridge
+  sees anything.
+* Every message carries ``discord-msg:{id}`` as its event key, so a MESSAGE_CREATE
+  that the gateway replays after a RESUME is never answered twice.
+
+Pointing discord.py elsewhere: it has no option for the REST base or the gateway,
+only the class attributes ``discord.http.Route.BASE`` and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``. :meth:`DiscordAdapter.start`
+sets both before logging in. That is process-wide, which is fine because a
+dify-bridge process runs one Discord bot with one ``DISCORD_API_URL`` /
+``DISCORD_GATEWAY_URL`` pair; two adapters aimed at different servers could not
+share a process (tests run one fake Discord at a time). Reconnects use READY's
+``resume_gateway_url``, as with the real Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+import yarl
+from dify_bridge.adapters.discord_access import AccessPolicy
+from dify_bridge.adapters.discord_sink import DiscordSink
+from dify_bridge.adapters.discord_text import (
+    event_key,
+    message_key,
+    name_user_mentions,
+    rating_for,
+    strip_bot_mention,
+    thread_key,
+    thread_name,
+)
+
+import discord
+from dify_bridge.bridge import Bridge
+from dify_bridge.config import DiscordSettings
+from dify_bridge.errors import BridgeError, ConfigError
+from dify_bridge.models import Attachment, Incoming, Reaction
+
+log = logging.getLogger(__name__)
+
+ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+THREAD_ARCHIVE_MINUTES: Literal[60, 1440, 4320, 10080] = 1440
+PRIVILEGED_INTENTS_HELP = (
+    "Discord refused the Message Content intent (close code 4014). Enable it: "
+    "https://discord.com/developers/applications -> your application -> Bot -> "
+    "Privileged Gateway Intents -> MESSAGE CONTENT INTENT -> Save, then restart dify-bridge."
+)
+THREAD_EXISTS = 160004
+"""Discord's error code for "a thread has already been created for this message"."""
+
+
+class DiscordUnavailable(BridgeError):
+    """The Discord gateway or API could not be reached, or READY never came."""
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a message was posted, resolved to what the allow-lists need."""
+
+    channel_id: int
+    parent_id: int | None
+    """The text channel of a thread; None outside threads."""
+    name: str
+
+    @property
+    def is_thread(self) -> bool:
+        return self.parent_id is not None
+
+    @property
+    def home_channel(self) -> int:
+        return self.parent_id if self.parent_id is not None else self.channel_id
+
+
+_AnyChannel = (
+    discord.abc.GuildChannel
+    | discord.abc.PrivateChannel
+    | discord.Thread
+    | discord.PartialMessageable
+)
+
+
+def point_discord_py_at(api_url: str, gateway_url: str) -> None:
+    """Aim every discord.py client in this process at ``api_url`` and ``gateway_url``."""
+    discord.http.Route.BASE = api_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.guild_reactions = True
+    intents.dm_reactions = True
+    intents.message_content = True  # privileged: enabled in the developer portal
+    return intents
+
+
+class _Client(discord.Client):
+    """discord.py client that hands its events to the adapter."""
+
+    def __init__(self, adapter: DiscordAdapter, *, guild_ready_timeout: float) -> None:
+        super().__init__(
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+        )
+        self._adapter = adapter
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self._adapter.on_message(message)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._adapter.on_reaction(payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._adapter.on_reaction(payload, added=False)
+
+
+class DiscordAdapter:
+    """Connects one bot to the gateway and answers through the bridge."""
+
+    name = "discord"
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        bridge: Bridge,
+        *,
+        ready_timeout: float = 60.0,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self._settings = settings
+        self._bridge = bridge
+        self._access = AccessPolicy.from_settings(settings)
+        self._ready_timeout = ready_timeout
+        self._guild_ready_timeout = guild_ready_timeout
+        self._client: _Client | None = None
+        self._gateway: asyncio.Task[None] | None = None
+        self._places: dict[int, _Place] = {}
+
+    @property
+    def client(self) -> discord.Client:
+        if self._client is None:
+            raise RuntimeError("the Discord adapter is not started")
+        return self._client
+
+    async def start(self) -> None:
+        """Log in, connect, and return once READY (guilds included) has arrived."""
+        settings = self._settings
+        point_discord_py_at(settings.api_url, settings.gateway_url)
+        client = self._client = _Client(self, guild_ready_timeout=self._guild_ready_timeout)
+        try:
+            await client.login(settings.bot_token.value)
+        except discord.LoginFailure:
+            await client.close()
+            raise ConfigError(
+                "DISCORD_BOT_TOKEN", "was rejected by Discord (401); copy it from the Bot page"
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            await client.close()
+            raise DiscordUnavailable(f"cannot reach Discord at {settings.api_url}: {exc}") from exc
+        self._gateway = asyncio.create_task(self._run_gateway(client), name="discord-gateway")
+        ready = asyncio.create_task(client.wait_until_ready())
+        await asyncio.wait(
+            {ready, self._gateway}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
+        )
+        if ready.done():
+            assert client.user is not None
+            log.info("connected to Discord as %s (%d guilds)", client.user, len(client.guilds))
+            return
+        ready.cancel()
+        failure = self._gateway.exception() if self._gateway.done() else None
+        await self.stop()
+        if isinstance(failure, discord.PrivilegedIntentsRequired):
+            raise ConfigError("DISCORD_BOT_TOKEN", PRIVILEGED_INTENTS_HELP) from None
+        if failure is not None:
+            raise DiscordUnavailable(f"the Discord gateway closed: {failure}") from failure
+        raise DiscordUnavailable(
+            f"no READY from the Discord gateway at {settings.gateway_url} "
+            f"within {self._ready_timeout:.0f} s"
+        )
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+        task, self._gateway = self._gateway, None
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+
+    async def _run_gateway(self, client: discord.Client) -> None:
+        try:
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            log.error(PRIVILEGED_INTENTS_HELP)
+            raise
+        except discord.ConnectionClosed as exc:
+            log.error("the Discord gateway closed the connection for good (code %s)", exc.code)
+            raise
+
+    # ------------------------------------------------------------------ messages
+
+    async def on_message(self, message: discord.Message) -> None:
+        try:
+            await self._handle_message(message)
+        except discord.HTTPException as exc:
+            log.warning("Discord refused a call for message %s: %s", message.id, exc)
+
+    async def _handle_message(self, message: discord.Message) -> None:
+        me = self.client.user
+        if me is None or message.author.bot or message.author.id == me.id:
+            return
+        if message.type not in ANSWERED_TYPES:
+            return
+        if message.guild is None:
+            if not self._access.allows_dm():
+                log.debug("DM %s ignored: allow-lists are set", message.id)
+                return
+            key = thread_key(None, message.channel.id)
+            await self._answer(message, message.channel.id, key, "DM", (f"discord:{key}",))
+            return
+        guild = message.guild
+        place = await self._place(message.channel)
+        roles = getattr(message.author, "roles", None)
+        role_ids = [role.id for role in roles] if roles is not None else None
+        allowed = self._access.allows_place(guild.id, (place.channel_id, place.home_channel))
+        if not allowed or not self._access.allows_roles(role_ids):
+            log.debug("message %s ignored: outside the allow-lists", message.id)
+            return
+        mentioned = self._mentions_me(message, me.id)
+        if place.is_thread:
+            key = thread_key(guild.id, place.channel_id)
+            if not mentioned and not await self._bridge.is_tracked(key):
+                return
+            channel_id = place.channel_id
+        elif mentioned:
+            channel_id = await self._open_thread(message, me.id)
+            key = thread_key(guild.id, channel_id)
+        else:
+            return
+        scopes = (f"discord:{place.home_channel}", f"discord:guild:{guild.id}")
+        await self._answer(message, channel_id, key, place.name, scopes)
+
+    async def _answer(
+        self,
+        message: discord.Message,
+        channel_id: int,
+        key: str,
+        channel_name: str,
+        scopes: tuple[str, ...],
+    ) -> None:
+        me = self.client.user
+        assert me is not None
+        text = strip_bot_mention(message.content, me.id)
+        names = {u.id: u.display_name for u in message.mentions if u.id != me.id}
+        guild_id = message.guild.id if message.guild is not None else None
+        incoming = Incoming(
+            platform="discord",
+            thread_key=key,
+            text=name_user_mentions(text, names),
+            user_id=str(message.author.id),
+            event_keys=(event_key(message.id),),
+            user_name=message.author.display_name,
+            channel_id=str(channel_id),
+            channel_name=channel_name,
+            thread_url=f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}",
+            shared=message.guild is not None,
+            route_scopes=scopes,
+            attachments=tuple(
+                Attachment(a.filename, a.content_type or "", a.size, a.url)
+                for a in message.attachments
+            ),
+        )
+        channel = self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        sink = DiscordSink(channel, reaction_hints=self._settings.reaction_hints)
+        await self._bridge.handle_message(incoming, sink)
+
+    def _mentions_me(self, message: discord.Message, my_id: int) -> bool:
+        if my_id in message.raw_mentions:
+            return True
+        guild = message.guild
+        if guild is None or not message.raw_role_mentions:
+            return False
+        # a mention of the bot's own managed role addresses the bot too
+        own_roles = {role.id for role in guild.me.roles if role.is_bot_managed()}
+        return any(role_id in own_roles for role_id in message.raw_role_mentions)
+
+    async def _open_thread(self, message: discord.Message, my_id: int) -> int:
+        """Start a thread from ``message``; a replayed message finds its existing thread.
+
+        Discord gives a thread started from a message that message's id.
+        """
+        assert message.guild is not None
+        if message.guild.get_thread(message.id) is not None:
+            return message.id
+        question = strip_bot_mention(message.content, my_id)
+        name = thread_name(question, f"Question from {message.author.display_name}")
+        try:
+            thread = await message.create_thread(
+                name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_EXISTS:
+                raise
+            return message.id
+        self._places[thread.id] = _Place(thread.id, message.channel.id, thread.name)
+        return thread.id
+
+    async def _place(self, channel: _AnyChannel) -> _Place:
+        """The channel and, for a thread, its parent; fetched once if the cache lacks it."""
+        if isinstance(channel, discord.Thread):
+            return _Place(channel.id, channel.parent_id, channel.name)
+        if isinstance(channel, discord.PartialMessageable):
+            known = self._places.get(channel.id)
+            if known is not None:
+                return known
+            fetched = await self.client.fetch_channel(channel.id)
+            if len(self._places) > 10_000:
+                self._places.clear()
+            self._places[channel.id] = place = await self._place(fetched)
+            return place
+        return _Place(channel.id, None, getattr(channel, "name", "") or "")
+
+    # ------------------------------------------------------------------ reactions
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        me = self.client.user
+        if me is None or payload.user_id == me.id:
+            return
+        rating = rating_for(payload.emoji.name)
+        if rating is None:
+            return
+        if payload.guild_id is None:
+            if not self._access.allows_dm():
+                return
+        elif self._access.restricted:
+            channel = self.client.get_channel(payload.channel_id)
+            try:
+                place = await self._place(
+                    channel
+                    or self.client.get_partial_messageable(
+                        payload.channel_id, guild_id=payload.guild_id
+                    )
+                )
+            except discord.HTTPException as exc:
+                log.warning("reaction ignored: channel %s unknown (%s)", payload.channel_id, exc)
+                return
+            if not self._access.allows_place(
+                payload.guild_id, (place.channel_id, place.home_channel)
+            ):
+                return
+            # a removal carries no member; it only takes back what an allowed member added
+            member = payload.member
+            if added and not self._access.allows_roles(
+                [role.id for role in member.roles] if member is not None else None
+            ):
+                return
+        reaction = Reaction(
+            message_key=message_key(payload.channel_id, payload.message_id),
+            rating=rating if added else None,
+            user_id=str(payload.user_id),
+        )
+        await self._bridge.handle_reaction(reaction)
+
+
+__all__ = ["DiscordAdapter", "DiscordUnavailable", "bot_intents", "point_discord_py_at"]
