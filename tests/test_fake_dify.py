@@ -263,6 +263,7 @@ async def test_create_conversation_helper(fake_dify: FakeDify, client: httpx.Asy
     [
         ({"query": None}, "query"),
         ({"query": ""}, "query"),
+        ({"query": 42}, "query"),
         ({"user": None}, "user"),
         ({"user": ""}, "user"),
         ({"inputs": None}, "inputs"),
@@ -470,7 +471,9 @@ async def test_error_before_any_chunk(fake_dify: FakeDify, client: httpx.AsyncCl
     assert events[0]["conversation_id"]
 
 
-async def test_reset_after(fake_dify: FakeDify, client: httpx.AsyncClient) -> None:
+async def test_reset_after(
+    fake_dify: FakeDify, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_dify.script(["a", "b", "c"], reset_after=1)
     got: list[str] = []
     with pytest.raises(httpx.TransportError):
@@ -481,6 +484,7 @@ async def test_reset_after(fake_dify: FakeDify, client: httpx.AsyncClient) -> No
     # the server keeps serving
     assert (await client.get("/meta")).json() == {"tool_icons": {}}
     assert fake_dify.active_streams == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_stall_after_sends_nothing_more(caplog: pytest.LogCaptureFixture) -> None:
@@ -581,10 +585,8 @@ async def test_max_concurrent_streams(fake_dify: FakeDify, client: httpx.AsyncCl
                 pass
 
     reader = asyncio.create_task(consume())
-    for _ in range(100):
-        if fake_dify.active_streams == 1:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await fake_dify.wait_until(lambda: fake_dify.active_streams == 1)
     r = await client.post("/chat-messages", json=chat_body())
     assert r.status_code == 429
     assert r.json()["code"] == "too_many_requests"
@@ -819,3 +821,32 @@ async def test_requests_are_recorded(fake_dify: FakeDify, client: httpx.AsyncCli
     assert post.json is not None and post.json["query"] == "recorded"
     assert fake_dify.chat_requests == [post.json]
     assert fake_dify.requests_to("/parameters") == [get]
+
+
+ENVELOPE = ("event", "task_id", "message_id", "conversation_id", "created_at")
+
+
+@pytest.mark.parametrize("mode", ["chat", "agent-chat", "advanced-chat"])
+async def test_every_event_carries_the_envelope(mode: str) -> None:
+    async with (
+        FakeDify(mode=mode, ping_interval=0.01) as fake,
+        httpx.AsyncClient(base_url=fake.url, headers=AUTH) as c,
+    ):
+        fake.script(
+            ["a", "b"],
+            delay=0.03,
+            files=[{}],
+            citations=[{}],
+            replace_with="c",
+            tts=True,
+            agent_thoughts=[{"tool": "t"}],
+        )
+        events = await ask(c, chat_body())
+        fake.script(["a", "b"], error_after=1)
+        events += await ask(c, chat_body())
+    assert {"message_file", "message_replace", "message_end", "tts_message", "error"} <= set(
+        kinds(events)
+    )
+    for e in events:
+        for key in ENVELOPE:
+            assert e.get(key), (e["event"], key)

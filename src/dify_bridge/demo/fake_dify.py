@@ -576,6 +576,14 @@ class FakeDify:
             r for r in self.requests if r.path == full and (method is None or r.method == method)
         ]
 
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Poll ``condition`` until it holds (wrap in ``asyncio.timeout`` to bound it).
+
+        E.g. ``await fake.wait_until(lambda: fake.active_streams == 1)``.
+        """
+        while not condition():  # noqa: ASYNC110 - the condition is arbitrary, so poll it
+            await asyncio.sleep(0.01)
+
     # ------------------------------------------------------------------ plumbing
 
     @web.middleware
@@ -689,10 +697,10 @@ class FakeDify:
         if not isinstance(inputs, dict):
             raise _ApiError(400, "invalid_param", "inputs is required and must be an object")
         query = body.get("query")
+        if query is None or query == "":
+            raise _ApiError(400, "invalid_param", "query is required")
         if not isinstance(query, str):
-            raise _ApiError(400, "invalid_param", "query is required")
-        if not query.strip():
-            raise _ApiError(400, "invalid_param", "query is required")
+            raise _ApiError(400, "invalid_param", "query must be a string")
         user = self._require_user(body.get("user"))
         mode = body.get("response_mode")
         if mode not in (None, "streaming", "blocking"):
@@ -829,13 +837,16 @@ class FakeDify:
         previous = " ".join(earlier[-1].query.split())
         if len(previous) > 200:
             previous = previous[:197] + "..."
+        first = " ".join(earlier[0].query.split())
+        if len(first) > 200:
+            first = first[:197] + "..."
         return (
             f"This is turn **{turn}** of our conversation. You said: **{said}**\n\n"
             f"Earlier you asked: _{previous}_\n\n"
-            "So far in this thread:\n\n"
-            f"1. {turn - 1} earlier question{'s' if turn > 2 else ''} answered\n"
-            f"2. this answer is number {turn}\n\n"
-            "Keep going, or start a new thread to begin a fresh conversation."
+            "What I remember of this thread:\n\n"
+            f"- **{turn}** questions so far, counting this one\n"
+            f"- the first one was: _{first}_\n\n"
+            "Keep going, or start a new thread for a fresh conversation."
         )
 
     # ------------------------------------------------------------------ streaming
@@ -1011,7 +1022,8 @@ class FakeDify:
         files = [self._file_event(conv, msg, i, f) for i, f in enumerate(script.files)]
         for event in files:
             await sse.send(event)
-        msg.files = [{k: v for k, v in f.items() if k != "event"} for f in files]
+        envelope = {"event", "task_id", "message_id", "conversation_id", "created_at"}
+        msg.files = [{k: v for k, v in f.items() if k not in envelope} for f in files]
         if script.replace_with is not None and not stopped:
             msg.answer = script.replace_with
             await sse.send({"event": "message_replace", **base, "answer": script.replace_with})
@@ -1071,12 +1083,11 @@ class FakeDify:
         file_id = str(given.get("id") or uuid.uuid4())
         event: dict[str, Any] = {
             "event": "message_file",
+            **self._base(conv, msg),
             "id": file_id,
             "type": "image",
             "belongs_to": "assistant",
             "url": f"{self.url.removesuffix('/v1')}/files/tools/{file_id}.png",
-            "conversation_id": conv.id,
-            "message_id": msg.id,
         }
         event.update(given)
         return event
