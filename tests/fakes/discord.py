@@ -87,6 +87,9 @@ class RestCall:
     status: int = 0
 
 
+_CALL = web.RequestKey("call", RestCall)
+
+
 @dataclass
 class _RateLimitRule:
     method: str
@@ -578,7 +581,7 @@ class FakeDiscord:
             body["_files"] = [k for k in form if k != "payload_json"]
         call = RestCall(request.method, unquote(path), body)
         self.calls.append(call)
-        request["call"] = call
+        request[_CALL] = call
         if request.headers.get("Authorization") != f"Bot {self.token}":
             response = _json({"message": "401: Unauthorized", "code": 0}, status=401)
         elif (limited := self._injected_limit(call)) is not None:
@@ -692,7 +695,7 @@ class FakeDiscord:
         headers = self._limited("create", channel_id)
         if isinstance(headers, web.Response):
             return headers
-        body: Json = request["call"].json or {}
+        body: Json = request[_CALL].json or {}
         message = self._message_payload(channel_id, self.bot, str(body.get("content") or ""), 0)
         message["allowed_mentions"] = body.get("allowed_mentions")
         self._store_message(message)
@@ -712,7 +715,7 @@ class FakeDiscord:
                 {"message": "Cannot edit a message authored by another user", "code": 50005},
                 status=403,
             )
-        body: Json = request["call"].json or {}
+        body: Json = request[_CALL].json or {}
         if "content" in body:
             message["content"] = body["content"] or ""
             message["edited_timestamp"] = _now()
@@ -746,7 +749,7 @@ class FakeDiscord:
                 {"message": "A thread has already been created for this message", "code": 160004},
                 status=400,
             )
-        body: Json = request["call"].json or {}
+        body: Json = request[_CALL].json or {}
         guild = self.guilds[int(parent["guild_id"])]
         thread = {  # Discord gives a thread started from a message that message's id
             "id": message["id"],
