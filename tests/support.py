@@ -83,7 +83,11 @@ def incoming(thread: str, text: str, *, event: str | None = None, **extra: objec
 
 def settings_for(dify_url: str, db_path: Path, **env: str) -> Settings:
     return parse_settings(
-        {"DIFY_API_URL": dify_url, "DIFY_API_KEY": "app-test", "DATABASE_URL": f"sqlite:///{db_path}"}
+        {
+            "DIFY_API_URL": dify_url,
+            "DIFY_API_KEY": "app-test",
+            "DATABASE_URL": f"sqlite:///{db_path}",
+        }
         | env
     )
 

@@ -70,16 +70,24 @@ async def test_streams_chunks_and_metadata(fake_dify: FakeDify, http: httpx.Asyn
     assert fake_dify.chat_requests[0]["response_mode"] == "streaming"
 
 
-async def test_unknown_events_and_pings_are_skipped(fake_dify: FakeDify, http: httpx.AsyncClient) -> None:
+async def test_unknown_events_and_pings_are_skipped(
+    fake_dify: FakeDify, http: httpx.AsyncClient
+) -> None:
     fake_dify.script(
         ["ok"],
-        events=[{"event": "brand_new_kind", "x": 1}, {"event": "ping"}, {"raw": "data: {not json\n\n"}],
+        events=[
+            {"event": "brand_new_kind", "x": 1},
+            {"event": "ping"},
+            {"raw": "data: {not json\n\n"},
+        ],
     )
     events = await collect(client_for(fake_dify.url, http))
     assert answer_of(events) == "ok"
 
 
-async def test_message_replace_replaces_the_answer(fake_dify: FakeDify, http: httpx.AsyncClient) -> None:
+async def test_message_replace_replaces_the_answer(
+    fake_dify: FakeDify, http: httpx.AsyncClient
+) -> None:
     fake_dify.script(["bad ", "words"], replace_with="[removed by moderation]")
     events = await collect(client_for(fake_dify.url, http))
     assert answer_of(events) == "[removed by moderation]"
@@ -87,7 +95,9 @@ async def test_message_replace_replaces_the_answer(fake_dify: FakeDify, http: ht
 
 async def test_agent_app_streams_thoughts_and_agent_messages(http: httpx.AsyncClient) -> None:
     async with FakeDify(mode="agent-chat") as fake:
-        fake.script(["Sunny"], agent_thoughts=[{"tool": "weather", "tool_input": "{\"city\": \"Oslo\"}"}])
+        fake.script(
+            ["Sunny"], agent_thoughts=[{"tool": "weather", "tool_input": '{"city": "Oslo"}'}]
+        )
         events = await collect(client_for(fake.url, http))
     assert any(isinstance(e, AgentThought) and e.tool == "weather" for e in events)
     assert answer_of(events) == "Sunny"
@@ -99,7 +109,9 @@ async def test_files_produced_by_the_app(fake_dify: FakeDify, http: httpx.AsyncC
     assert [e.url for e in events if isinstance(e, FileProduced)] == ["http://127.0.0.1/x.png"]
 
 
-async def test_mid_stream_error_raises_after_the_text(fake_dify: FakeDify, http: httpx.AsyncClient) -> None:
+async def test_mid_stream_error_raises_after_the_text(
+    fake_dify: FakeDify, http: httpx.AsyncClient
+) -> None:
     fake_dify.script(["one ", "two ", "three"], error_after=2)
     seen: list[StreamEvent] = []
     with pytest.raises(StreamFailed):
@@ -167,7 +179,9 @@ async def test_stalled_stream_is_abandoned(fake_dify: FakeDify) -> None:
             await collect(client_for(fake_dify.url, quick))
 
 
-async def test_reset_mid_stream_is_unavailable(fake_dify: FakeDify, http: httpx.AsyncClient) -> None:
+async def test_reset_mid_stream_is_unavailable(
+    fake_dify: FakeDify, http: httpx.AsyncClient
+) -> None:
     fake_dify.script(["a", "b", "c"], reset_after=1)
     with pytest.raises(DifyUnavailable):
         await collect(client_for(fake_dify.url, http))
@@ -196,8 +210,20 @@ async def test_parameters_info_and_stop(fake_dify: FakeDify, http: httpx.AsyncCl
 async def test_sse_frames_split_across_tcp_packets(http: httpx.AsyncClient) -> None:
     """A raw server that dribbles each event a few bytes at a time."""
     events = [
-        {"event": "message", "answer": "Hel", "conversation_id": "c1", "message_id": "m1", "task_id": "t"},
-        {"event": "message", "answer": "lo 😀", "conversation_id": "c1", "message_id": "m1", "task_id": "t"},
+        {
+            "event": "message",
+            "answer": "Hel",
+            "conversation_id": "c1",
+            "message_id": "m1",
+            "task_id": "t",
+        },
+        {
+            "event": "message",
+            "answer": "lo 😀",
+            "conversation_id": "c1",
+            "message_id": "m1",
+            "task_id": "t",
+        },
         {"event": "message_end", "conversation_id": "c1", "message_id": "m1", "metadata": {}},
     ]
     body = b"event: ping\n\n" + b"".join(

@@ -13,7 +13,9 @@ documents = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(text=documents, max_len=st.integers(min_value=40, max_value=300))
-def test_every_piece_fits_and_the_bodies_rejoin_to_the_exact_answer(text: str, max_len: int) -> None:
+def test_every_piece_fits_and_the_bodies_rejoin_to_the_exact_answer(
+    text: str, max_len: int
+) -> None:
     pieces = split_pieces(text, max_len)
     assert all(len(p.text) <= max_len for p in pieces)
     assert "".join(p.body for p in pieces) == text

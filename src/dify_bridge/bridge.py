@@ -271,6 +271,9 @@ class Bridge:
         )
 
     async def _end_with_notice(self, writer: ReplyWriter, text: str, notice: str) -> list[str]:
+        """The answer so far (if any) with a short notice under it."""
+        if text.strip() == LOST_CONTEXT_NOTICE.strip():
+            text = ""  # the resend failed too: nothing new started
         final = f"{text}\n\n⚠️ {notice}" if text.strip() else f"⚠️ {notice}"
         try:
             return await writer.finish(final)

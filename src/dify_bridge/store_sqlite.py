@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -52,6 +53,8 @@ class SqliteStore:
         self._db = db
         self._path = path
         self._claims = 0
+        # one connection: transactions of concurrent turns must not interleave
+        self._write_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self._path!r})"
@@ -134,6 +137,10 @@ class SqliteStore:
             return True
         now = time.time()
         marks = ",".join("?" * len(event_keys))
+        async with self._write_lock:
+            return await self._claim(event_keys, marks, now, ttl)
+
+    async def _claim(self, event_keys: Sequence[str], marks: str, now: float, ttl: float) -> bool:
         try:
             await self._db.execute("BEGIN IMMEDIATE")
             async with self._db.execute(
@@ -159,13 +166,14 @@ class SqliteStore:
         await self._db.close()
 
     async def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.executemany(sql, rows)
-            await self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(f"cannot write to the database: {exc}") from None
+        async with self._write_lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.executemany(sql, rows)
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(f"cannot write to the database: {exc}") from None
 
     async def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
