@@ -123,13 +123,16 @@ class _GatewayConnection:
         async with self.lock:
             if self.ws.closed:
                 return
-            if self._zlib is not None:
-                data = self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
-                await self.ws.send_bytes(data)
-            elif self._zstd is not None:
-                await self.ws.send_bytes(self._zstd(text.encode()))
-            else:
-                await self.ws.send_str(text)
+            try:
+                if self._zlib is not None:
+                    data = self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+                    await self.ws.send_bytes(data)
+                elif self._zstd is not None:
+                    await self.ws.send_bytes(self._zstd(text.encode()))
+                else:
+                    await self.ws.send_str(text)
+            except ConnectionError:
+                pass  # the socket is going away; the session log keeps the event for RESUME
 
 
 def _zstd_compressor() -> Callable[[bytes], bytes]:
@@ -419,8 +422,10 @@ class FakeDiscord:
     async def drop_connections(self) -> None:
         """Cut every gateway socket without a close frame (a network failure)."""
         for session in list(self._sessions.values()):
-            if session.conn is not None:
-                transport = session.conn.ws._req.transport if session.conn.ws._req else None
+            conn, session.conn = session.conn, None
+            if conn is not None:
+                conn.closed_by_server = True
+                transport = conn.ws._req.transport if conn.ws._req else None
                 if transport is not None:
                     transport.abort()
 
