@@ -141,7 +141,7 @@ class Bridge:
         lock, users = self._thread_locks.get(thread_key, (asyncio.Lock(), 0))
         self._thread_locks[thread_key] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, self.store.thread_lock(thread_key):
                 yield
         finally:
             lock, users = self._thread_locks[thread_key]

@@ -8,6 +8,7 @@ crash between two calls loses nothing that a call already confirmed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from dify_bridge.errors import ConfigError

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -161,6 +161,11 @@ class SqliteStore:
             await self._rollback()
             raise StoreError(f"cannot record an event: {exc}") from None
         return not seen
+
+    @contextlib.asynccontextmanager
+    async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
+        # one process owns an SQLite file: the bridge's in-process lock is enough
+        yield
 
     async def close(self) -> None:
         await self._db.close()
