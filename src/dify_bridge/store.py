@@ -44,6 +44,11 @@ class Store(Protocol):
         """
         ...
 
+    def thread_lock(self, thread_key: str) -> AbstractAsyncContextManager[None]:
+        """Held for a whole turn. A store shared by several processes makes it span
+        them; an embedded store needs only the bridge's in-process lock (no-op)."""
+        ...
+
     async def close(self) -> None: ...
 
 
