@@ -133,6 +133,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         connect_timeout=reader.number("DIFY_CONNECT_TIMEOUT", 10.0),
         read_timeout=reader.number("DIFY_READ_TIMEOUT", 60.0),
     )
+    host, port = reader.text("HOST") or "0.0.0.0", reader.port("PORT", 3000)
     slack: SlackSettings | None = None
     if reader.text("SLACK_BOT_TOKEN") or reader.text("SLACK_APP_TOKEN"):
         slack = SlackSettings(
@@ -140,8 +141,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             app_token=reader.secret("SLACK_APP_TOKEN", prefix="xapp-"),
             signing_secret=reader.secret("SLACK_SIGNING_SECRET"),
             api_url=reader.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, schemes=("http", "https")),
-            host=reader.text("HOST") or "0.0.0.0",
-            port=reader.port("PORT", 3000),
+            host=host,
+            port=port,
             allowed_channels=reader.id_set("SLACK_ALLOWED_CHANNELS"),
             allowed_users=reader.id_set("SLACK_ALLOWED_USERS"),
             speaker_names=reader.flag("SLACK_SPEAKER_NAMES", True),
