@@ -219,8 +219,17 @@ class DiscordAdapter:
     async def on_message(self, message: discord.Message) -> None:
         try:
             await self._handle_message(message)
+        except discord.Forbidden as exc:
+            log.warning(
+                "Discord refused a call for message %s (%s): the bot needs View Channel, "
+                "Send Messages, Create Public Threads and Send Messages in Threads there",
+                message.id,
+                exc,
+            )
         except discord.HTTPException as exc:
             log.warning("Discord refused a call for message %s: %s", message.id, exc)
+        except Exception:
+            log.exception("message %s could not be handled", message.id)
 
     async def _handle_message(self, message: discord.Message) -> None:
         me = self.client.user
