@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -118,12 +119,28 @@ class ConsoleAdapter:
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
+    def _start_reader(self) -> asyncio.Queue[str]:
+        """Lines from a daemon thread, so a blocked read never holds up the exit."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str] = asyncio.Queue()
+
+        def read() -> None:
+            while True:
+                line = self._source.readline()
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+                if not line:
+                    return
+
+        threading.Thread(target=read, name="console-input", daemon=True).start()
+        return lines
+
     async def _read_loop(self) -> None:
+        lines = self._start_reader()
         try:
             while True:
                 self._out.write("you> ")
                 self._out.flush()
-                line = await asyncio.to_thread(self._source.readline)
+                line = await lines.get()
                 if not line:
                     break
                 if not self._source.isatty():

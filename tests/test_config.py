@@ -39,7 +39,14 @@ def test_slack_http_mode_and_socket_mode() -> None:
         ({"DIFY_INPUTS": "[1, 2]"}, "DIFY_INPUTS"),
         ({"VOICE_REPLIES": "loud"}, "VOICE_REPLIES"),
         ({"DISCORD_BOT_TOKEN": "abc", "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
-        ({"SLACK_SPEAKER_NAMES": "maybe", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, "SLACK_SPEAKER_NAMES"),
+        (
+            {
+                "SLACK_SPEAKER_NAMES": "maybe",
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_APP_TOKEN": "xapp-1",
+            },
+            "SLACK_SPEAKER_NAMES",
+        ),
     ],
 )
 def test_a_bad_setting_names_its_variable(env: dict[str, str], variable: str) -> None:
@@ -58,7 +65,9 @@ def test_secrets_never_show_in_reprs() -> None:
     assert Secret("abc").value == "abc"
 
 
-def test_environment_wins_over_the_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_wins_over_the_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("DIFY_API_KEY=app-from-file\nDATABASE_URL=sqlite:///file.db\n")
     monkeypatch.setenv("DATABASE_URL", "sqlite:///env.db")
