@@ -10,27 +10,22 @@
 * Every message carries ``discord-msg:{id}`` as its event key, so a MESSAGE_CREATE
   that the gateway replays after a RESUME is never answered twice.
 
-Pointing discord.py elsewhere: it has no option for the REST base or the gateway,
-only the class attributes ``discord.http.Route.BASE`` and
-``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``. :meth:`DiscordAdapter.start`
-sets both before logging in. That is process-wide, which is fine because a
-dify-bridge process runs one Discord bot with one ``DISCORD_API_URL`` /
-``DISCORD_GATEWAY_URL`` pair; two adapters aimed at different servers could not
-share a process (tests run one fake Discord at a time). Reconnects use READY's
-``resume_gateway_url``, as with the real Discord.
+Connecting (and pointing discord.py at ``DISCORD_API_URL``/``DISCORD_GATEWAY_URL``)
+is :mod:`dify_bridge.adapters.discord_client`'s job.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
-import yarl
 from dify_bridge.adapters.discord_access import AccessPolicy
+from dify_bridge.adapters.discord_client import (
+    PRIVILEGED_INTENTS_HELP,
+    DiscordConnection,
+    DiscordUnavailable,
+)
 from dify_bridge.adapters.discord_sink import DiscordSink
 from dify_bridge.adapters.discord_text import (
     event_key,
@@ -45,24 +40,14 @@ from dify_bridge.adapters.discord_text import (
 import discord
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import DiscordSettings
-from dify_bridge.errors import BridgeError, ConfigError
 from dify_bridge.models import Attachment, Incoming, Reaction
 
 log = logging.getLogger(__name__)
 
 ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 THREAD_ARCHIVE_MINUTES: Literal[60, 1440, 4320, 10080] = 1440
-PRIVILEGED_INTENTS_HELP = (
-    "Discord refused the Message Content intent (close code 4014). Enable it: "
-    "https://discord.com/developers/applications -> your application -> Bot -> "
-    "Privileged Gateway Intents -> MESSAGE CONTENT INTENT -> Save, then restart dify-bridge."
-)
 THREAD_EXISTS = 160004
 """Discord's error code for "a thread has already been created for this message"."""
-
-
-class DiscordUnavailable(BridgeError):
-    """The Discord gateway or API could not be reached, or READY never came."""
 
 
 @dataclass(frozen=True)
@@ -91,46 +76,6 @@ _AnyChannel = (
 )
 
 
-def point_discord_py_at(api_url: str, gateway_url: str) -> None:
-    """Aim every discord.py client in this process at ``api_url`` and ``gateway_url``."""
-    discord.http.Route.BASE = api_url.rstrip("/")
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-
-def bot_intents() -> discord.Intents:
-    intents = discord.Intents.none()
-    intents.guilds = True
-    intents.guild_messages = True
-    intents.dm_messages = True
-    intents.guild_reactions = True
-    intents.dm_reactions = True
-    intents.message_content = True  # privileged: enabled in the developer portal
-    return intents
-
-
-class _Client(discord.Client):
-    """discord.py client that hands its events to the adapter."""
-
-    def __init__(self, adapter: DiscordAdapter, *, guild_ready_timeout: float) -> None:
-        super().__init__(
-            intents=bot_intents(),
-            allowed_mentions=discord.AllowedMentions.none(),
-            guild_ready_timeout=guild_ready_timeout,
-            chunk_guilds_at_startup=False,
-            max_messages=None,
-        )
-        self._adapter = adapter
-
-    async def on_message(self, message: discord.Message) -> None:
-        await self._adapter.on_message(message)
-
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._adapter.on_reaction(payload, added=True)
-
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._adapter.on_reaction(payload, added=False)
-
-
 class DiscordAdapter:
     """Connects one bot to the gateway and answers through the bridge."""
 
@@ -147,72 +92,24 @@ class DiscordAdapter:
         self._settings = settings
         self._bridge = bridge
         self._access = AccessPolicy.from_settings(settings)
-        self._ready_timeout = ready_timeout
-        self._guild_ready_timeout = guild_ready_timeout
-        self._client: _Client | None = None
-        self._gateway: asyncio.Task[None] | None = None
+        self._connection = DiscordConnection(
+            settings, self, ready_timeout=ready_timeout, guild_ready_timeout=guild_ready_timeout
+        )
         self._places: dict[int, _Place] = {}
 
     @property
     def client(self) -> discord.Client:
-        if self._client is None:
+        client = self._connection.client
+        if client is None:
             raise RuntimeError("the Discord adapter is not started")
-        return self._client
+        return client
 
     async def start(self) -> None:
         """Log in, connect, and return once READY (guilds included) has arrived."""
-        settings = self._settings
-        point_discord_py_at(settings.api_url, settings.gateway_url)
-        client = self._client = _Client(self, guild_ready_timeout=self._guild_ready_timeout)
-        try:
-            await client.login(settings.bot_token.value)
-        except discord.LoginFailure:
-            await client.close()
-            raise ConfigError(
-                "DISCORD_BOT_TOKEN", "was rejected by Discord (401); copy it from the Bot page"
-            ) from None
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            await client.close()
-            raise DiscordUnavailable(f"cannot reach Discord at {settings.api_url}: {exc}") from exc
-        self._gateway = asyncio.create_task(self._run_gateway(client), name="discord-gateway")
-        ready = asyncio.create_task(client.wait_until_ready())
-        await asyncio.wait(
-            {ready, self._gateway}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
-        )
-        if ready.done():
-            assert client.user is not None
-            log.info("connected to Discord as %s (%d guilds)", client.user, len(client.guilds))
-            return
-        ready.cancel()
-        failure = self._gateway.exception() if self._gateway.done() else None
-        await self.stop()
-        if isinstance(failure, discord.PrivilegedIntentsRequired):
-            raise ConfigError("DISCORD_BOT_TOKEN", PRIVILEGED_INTENTS_HELP) from None
-        if failure is not None:
-            raise DiscordUnavailable(f"the Discord gateway closed: {failure}") from failure
-        raise DiscordUnavailable(
-            f"no READY from the Discord gateway at {settings.gateway_url} "
-            f"within {self._ready_timeout:.0f} s"
-        )
+        await self._connection.start()
 
     async def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-        task, self._gateway = self._gateway, None
-        if task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=10)
-
-    async def _run_gateway(self, client: discord.Client) -> None:
-        try:
-            await client.connect(reconnect=True)
-        except discord.PrivilegedIntentsRequired:
-            log.error(PRIVILEGED_INTENTS_HELP)
-            raise
-        except discord.ConnectionClosed as exc:
-            log.error("the Discord gateway closed the connection for good (code %s)", exc.code)
-            raise
+        await self._connection.stop()
 
     # ------------------------------------------------------------------ messages
 
@@ -388,4 +285,4 @@ class DiscordAdapter:
         await self._bridge.handle_reaction(reaction)
 
 
-__all__ = ["DiscordAdapter", "DiscordUnavailable", "bot_intents", "point_discord_py_at"]
+__all__ = ["PRIVILEGED_INTENTS_HELP", "DiscordAdapter", "DiscordUnavailable"]

@@ -1,0 +1,171 @@
+"""Connecting discord.py to Discord, or to whatever ``DISCORD_API_URL``/``_GATEWAY_URL`` name.
+
+discord.py has no option for the REST base or the gateway, only the class
+attributes ``discord.http.Route.BASE`` and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``; :meth:`DiscordConnection.start`
+sets both before logging in. That is process-wide, which is fine: a dify-bridge
+process runs one Discord bot with one URL pair, so every client in it wants the
+same values (tests likewise run one fake Discord at a time). Reconnects go to
+READY's ``resume_gateway_url``, as with the real Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+import aiohttp
+import yarl
+
+import discord
+from dify_bridge.config import DiscordSettings
+from dify_bridge.errors import BridgeError, ConfigError
+
+log = logging.getLogger(__name__)
+
+PRIVILEGED_INTENTS_HELP = (
+    "Discord refused the Message Content intent (close code 4014). Enable it: "
+    "https://discord.com/developers/applications -> your application -> Bot -> "
+    "Privileged Gateway Intents -> MESSAGE CONTENT INTENT -> Save, then restart dify-bridge."
+)
+
+
+class DiscordUnavailable(BridgeError):
+    """The Discord gateway or API could not be reached, or READY never came."""
+
+
+class DiscordEvents(Protocol):
+    """What the client hands on: messages and raw reactions (they work with an empty cache)."""
+
+    async def on_message(self, message: discord.Message) -> None: ...
+
+    async def on_reaction(
+        self, payload: discord.RawReactionActionEvent, *, added: bool
+    ) -> None: ...
+
+
+def point_discord_py_at(api_url: str, gateway_url: str) -> None:
+    """Aim every discord.py client in this process at ``api_url`` and ``gateway_url``."""
+    discord.http.Route.BASE = api_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.guild_reactions = True
+    intents.dm_reactions = True
+    intents.message_content = True  # privileged: enabled in the developer portal
+    return intents
+
+
+class BridgeClient(discord.Client):
+    """A discord.py client that sends nothing that pings and hands its events on."""
+
+    def __init__(self, events: DiscordEvents, *, guild_ready_timeout: float) -> None:
+        super().__init__(
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+        )
+        self._events = events
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self._events.on_message(message)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._events.on_reaction(payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._events.on_reaction(payload, added=False)
+
+
+class DiscordConnection:
+    """Logs in, keeps the gateway connected in a background task, closes."""
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        events: DiscordEvents,
+        *,
+        ready_timeout: float = 60.0,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self._settings = settings
+        self._events = events
+        self._ready_timeout = ready_timeout
+        self._guild_ready_timeout = guild_ready_timeout
+        self.client: BridgeClient | None = None
+        self._gateway: asyncio.Task[None] | None = None
+
+    async def start(self) -> BridgeClient:
+        """Return the client once READY (and the guilds) arrived; raise a clear error if not."""
+        settings = self._settings
+        point_discord_py_at(settings.api_url, settings.gateway_url)
+        client = BridgeClient(self._events, guild_ready_timeout=self._guild_ready_timeout)
+        self.client = client
+        try:
+            await client.login(settings.bot_token.value)
+        except discord.LoginFailure:
+            await self.stop()
+            raise ConfigError(
+                "DISCORD_BOT_TOKEN", "was rejected by Discord (401); copy it from the Bot page"
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            await self.stop()
+            raise DiscordUnavailable(f"cannot reach Discord at {settings.api_url}: {exc}") from exc
+        gateway = self._gateway = asyncio.create_task(self._run(client), name="discord-gateway")
+        ready = asyncio.create_task(client.wait_until_ready())
+        await asyncio.wait(
+            {ready, gateway}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
+        )
+        if ready.done():
+            log.info("connected to Discord as %s (%d guilds)", client.user, len(client.guilds))
+            return client
+        ready.cancel()
+        failure = gateway.exception() if gateway.done() else None
+        await self.stop()
+        if isinstance(failure, discord.PrivilegedIntentsRequired):
+            raise ConfigError("DISCORD_BOT_TOKEN", PRIVILEGED_INTENTS_HELP) from None
+        if failure is not None:
+            raise DiscordUnavailable(f"the Discord gateway closed: {failure}") from failure
+        raise DiscordUnavailable(
+            f"no READY from the Discord gateway at {settings.gateway_url} "
+            f"within {self._ready_timeout:.0f} s"
+        )
+
+    async def stop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.close()
+        task, self._gateway = self._gateway, None
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+
+    async def _run(self, client: discord.Client) -> None:
+        try:
+            await client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            log.error(PRIVILEGED_INTENTS_HELP)
+            raise
+        except discord.ConnectionClosed as exc:
+            log.error("the Discord gateway closed the connection for good (code %s)", exc.code)
+            raise
+
+
+__all__ = [
+    "PRIVILEGED_INTENTS_HELP",
+    "BridgeClient",
+    "DiscordConnection",
+    "DiscordEvents",
+    "DiscordUnavailable",
+    "bot_intents",
+    "point_discord_py_at",
+]
