@@ -50,6 +50,8 @@ class ApiCall:
     status: int
     error: str = ""
     at: float = 0.0
+    retry_after: float | None = None
+    """The ``Retry-After`` the fake answered with (429s only)."""
 
     @property
     def ok(self) -> bool:
@@ -395,8 +397,10 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip()
         status, payload, headers = self._answer(method, token, args)
+        retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
+        error = str(payload.get("error", ""))
         self.calls.append(
-            ApiCall(method, args, token, status, str(payload.get("error", "")), time.monotonic())
+            ApiCall(method, args, token, status, error, time.monotonic(), retry_after)
         )
         await self.notify()
         return web.json_response(payload, status=status, headers=headers)
