@@ -14,6 +14,8 @@ from dify_bridge.models import Incoming
 from dify_bridge.pacing import EditBudget
 from dify_bridge.runtime import Runtime, open_runtime
 
+_MESSAGE_IDS = itertools.count(1)  # message keys are unique across threads, as on a platform
+
 
 @dataclass
 class RecordingSink:
@@ -26,7 +28,6 @@ class RecordingSink:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     thinking: bool = False
     fail_edits: int = 0
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def render(self, markdown: str) -> str:
         return markdown
@@ -39,7 +40,7 @@ class RecordingSink:
 
     async def post(self, text: str) -> str:
         assert len(text) <= self.max_len, f"posted {len(text)} characters > {self.max_len}"
-        key = f"test:{next(self._ids)}"
+        key = f"test:{next(_MESSAGE_IDS)}"
         self.messages[key] = text
         self.calls.append(("post", key, text))
         await asyncio.sleep(0)

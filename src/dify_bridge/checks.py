@@ -9,8 +9,7 @@ import httpx
 from dify_bridge.apps import AppDirectory
 from dify_bridge.config import Settings
 from dify_bridge.errors import DifyError
-
-CHAT_MODES = ("chat", "advanced-chat", "agent-chat")
+from dify_bridge.preflight import problems_of, profile
 
 
 @dataclass(frozen=True)
@@ -18,9 +17,11 @@ class CheckResult:
     service: str
     ok: bool
     detail: str
+    notes: tuple[str, ...] = ()
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.service}: {self.detail}"
+        head = f"{'ok  ' if self.ok else 'FAIL'}  {self.service}: {self.detail}"
+        return "\n".join([head, *(f"      {note}" for note in self.notes)])
 
 
 async def check_dify(apps: AppDirectory) -> list[CheckResult]:
@@ -28,24 +29,17 @@ async def check_dify(apps: AppDirectory) -> list[CheckResult]:
     for app in apps:
         service = f"dify ({app.name})"
         try:
-            info = await app.client.info()
-            await app.client.parameters()
+            found = await profile(app)
         except DifyError as exc:
             results.append(CheckResult(service, False, f"{app.client.api_url}: {exc}"))
             continue
-        mode = str(info.get("mode") or "unknown")
-        name = str(info.get("name") or "unnamed app")
-        if mode not in CHAT_MODES and mode != "unknown":
-            results.append(
-                CheckResult(
-                    service,
-                    False,
-                    f"app {name!r} is a {mode} app, which has no conversations; "
-                    "use a chatbot, chatflow or agent app",
-                )
-            )
+        form = tuple(f"input {field.describe()}" for field in found.form)
+        problems = problems_of(app, found)
+        if problems:
+            results.append(CheckResult(service, False, "; ".join(problems), form))
             continue
-        results.append(CheckResult(service, True, f"app {name!r} ({mode}) at {app.client.api_url}"))
+        detail = f"app {found.name!r} ({found.mode}) at {app.client.api_url}"
+        results.append(CheckResult(service, True, detail, form))
     return results
 
 

@@ -1,4 +1,4 @@
-"""The ``dify-bridge`` command: run, demo, check."""
+"""The ``dify-bridge`` command: run, demo, check, migrate."""
 
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dify", action="store_true", help="use the real DIFY_API_URL / DIFY_API_KEY"
     )
     commands.add_parser("check", help="validate the settings and reach each configured service")
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy threads and answers to another database (e.g. SQLite to PostgreSQL)",
+        description="Copy thread mappings and answer messages from one database to another. "
+        "Records the target already has are kept, so running it again is harmless.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="URL")
+    migrate.add_argument("--to", dest="target", required=True, metavar="URL")
     return parser
 
 
@@ -46,12 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     try:
+        if command == "migrate":
+            return _migrate(args.source, args.target)
         env = load_environment(args.env_file)
         if command == "demo" and not args.dify:
             settings = parse_settings(_offline(env))
         else:
             settings = parse_settings(env)
-        configure_logging(settings.log_level, secrets=_secrets(settings), as_json=settings.log_json)
+        configure_logging(settings.log_level, secrets=settings.secrets, as_json=settings.log_json)
         if command == "check":
             return asyncio.run(_check(settings))
         offline = command == "demo" and not args.dify
@@ -70,6 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _migrate(source: str, target: str) -> int:
+    from dify_bridge.migrate import copy_store
+    from dify_bridge.store import redact_url
+
+    configure_logging("WARNING", secrets=[])
+    report = asyncio.run(copy_store(source, target))
+    print(f"{redact_url(source)} → {redact_url(target)}: {report.line()}")
+    return 0
+
+
 def _offline(env: dict[str, str]) -> dict[str, str]:
     """Settings for the offline demo: no platforms, a built-in fake Dify."""
     kept = {k: v for k, v in env.items() if not k.startswith(("SLACK_", "DISCORD_", "DIFY_API"))}
@@ -78,22 +98,10 @@ def _offline(env: dict[str, str]) -> dict[str, str]:
     return kept
 
 
-def _secrets(settings: Settings) -> list[str]:
-    values = [settings.dify.api_key.value]
-    if settings.slack is not None:
-        values += [
-            settings.slack.bot_token.value,
-            settings.slack.app_token.value,
-            settings.slack.signing_secret.value,
-        ]
-    if settings.discord is not None:
-        values.append(settings.discord.bot_token.value)
-    return values
-
-
 async def _run(settings: Settings, *, command: str, offline: bool) -> int:
     from dataclasses import replace
 
+    from dify_bridge.preflight import preflight
     from dify_bridge.runtime import open_runtime, platform_adapters, run_console, serve
 
     fake = None
@@ -105,6 +113,7 @@ async def _run(settings: Settings, *, command: str, offline: bool) -> int:
         settings = replace(settings, dify=replace(settings.dify, api_url=url))
     try:
         async with open_runtime(settings) as runtime:
+            await preflight(list(runtime.bridge.apps), variable_of=_variables(settings))
             if command == "run" and settings.has_platform:
                 await serve(runtime, platform_adapters(runtime))
             else:
@@ -113,6 +122,11 @@ async def _run(settings: Settings, *, command: str, offline: bool) -> int:
         if fake is not None:
             await fake.stop()
     return 0
+
+
+def _variables(settings: Settings) -> dict[str, str]:
+    """Which setting to name when an app fails its checks."""
+    return {route.name: "DIFY_ROUTES_FILE" for route in settings.routes}
 
 
 def _banner(settings: Settings, offline: bool) -> str:

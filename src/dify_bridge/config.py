@@ -12,12 +12,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
 from dify_bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dify_bridge.routes import Route
 
 DEFAULT_DIFY_API_URL = "https://api.dify.ai/v1"
 DEFAULT_DATABASE_URL = "sqlite:///dify-bridge.db"
@@ -102,11 +105,26 @@ class Settings:
     slack: SlackSettings | None = None
     discord: DiscordSettings | None = None
     routes_file: str = ""
+    routes: tuple[Route, ...] = ()
     voice_replies: str = "off"
     shutdown_grace: float = 20.0
     log_level: str = "INFO"
     log_json: bool = False
     max_query_chars: int = 20_000
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every token and key, so logs can mask them."""
+        values = [self.dify.api_key.value, *(r.api_key.value for r in self.routes)]
+        if self.slack is not None:
+            values += [
+                self.slack.bot_token.value,
+                self.slack.app_token.value,
+                self.slack.signing_secret.value,
+            ]
+        if self.discord is not None:
+            values.append(self.discord.bot_token.value)
+        return [v for v in values if v]
 
     @property
     def has_platform(self) -> bool:
@@ -183,12 +201,19 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     log_level = (reader.text("LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
+    routes_file = reader.text("DIFY_ROUTES_FILE")
+    routes: tuple[Route, ...] = ()
+    if routes_file:
+        from dify_bridge.routes import load_routes
+
+        routes = tuple(load_routes(routes_file, default_api_url=dify.api_url))
     return Settings(
         dify=dify,
         database_url=database_url,
         slack=slack,
         discord=discord,
-        routes_file=reader.text("DIFY_ROUTES_FILE"),
+        routes_file=routes_file,
+        routes=routes,
         voice_replies=voice,
         shutdown_grace=reader.number("SHUTDOWN_GRACE_SECONDS", 20.0),
         log_level=log_level,

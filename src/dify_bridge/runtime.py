@@ -41,7 +41,12 @@ def build_apps(settings: Settings, http: httpx.AsyncClient) -> AppDirectory:
     default = DifyApp(
         DEFAULT_APP, DifyClient(dify.api_url, dify.api_key.value, http), dict(dify.inputs)
     )
-    return AppDirectory(default)
+    routed = [
+        DifyApp(route.name, DifyClient(route.api_url, route.api_key.value, http), route.inputs)
+        for route in settings.routes
+    ]
+    scopes = {scope: route.name for route in settings.routes for scope in route.scopes}
+    return AppDirectory(default, routed, scopes)
 
 
 @contextlib.asynccontextmanager
