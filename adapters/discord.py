@@ -16,6 +16,7 @@ is :mod:`dify_bridge.adapters.discord_client`'s job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -96,6 +97,11 @@ class DiscordAdapter:
             settings, self, ready_timeout=ready_timeout, guild_ready_timeout=guild_ready_timeout
         )
         self._places: dict[int, _Place] = {}
+        self._opened: dict[int, asyncio.Event] = {}
+        """Threads this process opened, set once the opening question went to the bridge.
+        They are followed before the bridge has stored a conversation (it does so on Dify's
+        first event, which an agent app may take a while to send), and a quick follow-up
+        waits for the opening question so the two reach the bridge in order."""
 
     @property
     def client(self) -> discord.Client:
@@ -152,11 +158,22 @@ class DiscordAdapter:
         mentioned = self._mentions_me(message, me.id)
         if place.is_thread:
             key = thread_key(guild.id, place.channel_id)
-            if not mentioned and not await self._bridge.is_tracked(key):
+            opening = self._opened.get(place.channel_id)
+            if opening is not None:
+                await opening.wait()
+            followed = opening is not None or await self._bridge.is_tracked(key)
+            if not mentioned and not followed:
                 return
             channel_id = place.channel_id
         elif mentioned:
-            channel_id = await self._open_thread(message, me.id)
+            if len(self._opened) > 10_000:
+                self._opened.clear()
+            # Discord gives a thread started from a message that message's id
+            opened = self._opened.setdefault(message.id, asyncio.Event())
+            try:
+                channel_id = await self._open_thread(message, me.id)
+            finally:
+                opened.set()  # no await until handle_message: the opener goes first
             key = thread_key(guild.id, channel_id)
         else:
             return
@@ -208,10 +225,7 @@ class DiscordAdapter:
         return any(role_id in own_roles for role_id in message.raw_role_mentions)
 
     async def _open_thread(self, message: discord.Message, my_id: int) -> int:
-        """Start a thread from ``message``; a replayed message finds its existing thread.
-
-        Discord gives a thread started from a message that message's id.
-        """
+        """Start a thread from ``message``; a replayed message finds its existing thread."""
         assert message.guild is not None
         if message.guild.get_thread(message.id) is not None:
             return message.id

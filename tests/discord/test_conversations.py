@@ -156,3 +156,21 @@ async def test_a_mention_inside_a_thread_maps_that_thread(server: Server) -> Non
     assert request["query"] == "Alice: can you help?"
     assert request["user"] == f"discord:{server.guild.id}:{thread_id}"
     assert not server.discord.requests("POST", "/threads$"), "no thread inside a thread"
+
+
+async def test_a_follow_up_while_the_first_answer_is_pending_is_answered_next(
+    server: Server,
+) -> None:
+    server.dify.script("First, slowly.", delay=0.3)
+    server.dify.script("Then the follow-up.")
+    async with server.bot():
+        thread_id = int((await server.ask("slow question"))["id"])
+        await server.discord.wait_until(lambda: bool(server.discord.threads()), what="the thread")
+        await server.discord.send_message(thread_id, server.alice, "quick follow-up")
+        await server.wait_for_answer(thread_id, "First, slowly.")
+        await server.wait_for_answer(thread_id, "Then the follow-up.", count=2)
+
+    [conversation] = server.dify.conversations.values()
+    _, second = server.dify.chat_requests
+    assert second["query"] == "Alice: quick follow-up"
+    assert second["conversation_id"] == conversation.id, "the same conversation, after turn one"
