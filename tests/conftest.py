@@ -8,6 +8,8 @@ import pytest
 
 from dify_bridge.demo.fake_dify import FakeDify
 
+pytest_plugins = ("tests.pg",)
+
 
 @pytest.fixture
 async def fake_dify() -> AsyncIterator[FakeDify]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dify_bridge.errors import ConfigError
 from dify_bridge.models import MessageRecord, ThreadRecord
@@ -58,4 +59,31 @@ async def open_store(database_url: str) -> Store:
         from dify_bridge.store_sqlite import SqliteStore
 
         return await SqliteStore.open(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith(("postgresql://", "postgres://")):
+        try:
+            from dify_bridge.store_postgres import PostgresStore
+        except ImportError:
+            raise ConfigError(
+                "DATABASE_URL", "PostgreSQL needs asyncpg: pip install 'dify-bridge[postgres]'"
+            ) from None
+        return await PostgresStore.open(database_url)
     raise ConfigError("DATABASE_URL", f"unsupported database {database_url.split(':', 1)[0]!r}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, fit for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+        if "password" in parts.query.lower():
+            pairs = [
+                (name, "***" if name.lower() == "password" else value)
+                for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            ]
+            parts = parts._replace(query=urlencode(pairs, safe="*/"))
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{parts.scheme}://{parts.netloc}{parts.path}{query}"
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"

@@ -170,6 +170,58 @@ class SqliteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    # -- copying between stores (``dify-bridge migrate``) --
+
+    async def dump_threads(self) -> AsyncIterator[ThreadRecord]:
+        query = "SELECT thread_key, conversation_id, dify_user, app FROM threads ORDER BY 1"
+        async with self._db.execute(query) as cursor:
+            async for row in cursor:
+                yield ThreadRecord(*row)
+
+    async def dump_messages(self) -> AsyncIterator[MessageRecord]:
+        query = (
+            "SELECT message_key, dify_message_id, dify_user, thread_key, app FROM messages"
+            " ORDER BY 1"
+        )
+        async with self._db.execute(query) as cursor:
+            async for row in cursor:
+                yield MessageRecord(*row)
+
+    async def load(
+        self, threads: Sequence[ThreadRecord], messages: Sequence[MessageRecord]
+    ) -> tuple[int, int]:
+        """Add the records this store does not have yet; returns how many of each were new."""
+        now = time.time()
+        async with self._write_lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                before = self._db.total_changes
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO threads"
+                    " (thread_key, conversation_id, dify_user, app, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (t.thread_key, t.conversation_id, t.dify_user, t.app, now, now)
+                        for t in threads
+                    ],
+                )
+                middle = self._db.total_changes
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO messages"
+                    " (message_key, dify_message_id, dify_user, thread_key, app, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (m.message_key, m.dify_message_id, m.dify_user, m.thread_key, m.app, now)
+                        for m in messages
+                    ],
+                )
+                after = self._db.total_changes
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(f"cannot write to the database: {exc}") from None
+        return middle - before, after - middle
+
     async def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         async with self._write_lock:
             try:
