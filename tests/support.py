@@ -82,19 +82,18 @@ def incoming(thread: str, text: str, *, event: str | None = None, **extra: objec
     )
 
 
-def settings_for(dify_url: str, db_path: Path, **env: str) -> Settings:
+def settings_for(dify_url: str, database: Path | str, **env: str) -> Settings:
+    """``database``: an SQLite file, or a whole ``DATABASE_URL``."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     return parse_settings(
-        {
-            "DIFY_API_URL": dify_url,
-            "DIFY_API_KEY": "app-test",
-            "DATABASE_URL": f"sqlite:///{db_path}",
-        }
-        | env
+        {"DIFY_API_URL": dify_url, "DIFY_API_KEY": "app-test", "DATABASE_URL": url} | env
     )
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(dify_url: str, db_path: Path, **env: str) -> AsyncIterator[Runtime]:
-    """The real runtime (HTTP pool, SQLite store, bridge) wired as the CLI wires it."""
-    async with open_runtime(settings_for(dify_url, db_path, **env)) as runtime:
+async def running_bridge(dify_url: str, database: Path | str, **env: str) -> AsyncIterator[Runtime]:
+    """The real runtime (HTTP pool, store, bridge) wired as the CLI wires it.
+
+    ``database``: an SQLite file, or a whole ``DATABASE_URL``."""
+    async with open_runtime(settings_for(dify_url, database, **env)) as runtime:
         yield runtime

@@ -1,9 +1,11 @@
-"""The bridge engine end to end: real store, real Dify client, fake Dify over HTTP."""
+"""The bridge engine end to end: real store, real Dify client, fake Dify over HTTP.
+
+Every test runs on SQLite and on PostgreSQL (``database_url``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from dify_bridge.bridge import LOST_CONTEXT_NOTICE
 from dify_bridge.demo.fake_dify import FakeDify
@@ -16,11 +18,11 @@ ANSWER = "The quick brown fox jumps over the lazy dog. " * 3
 
 
 async def test_answer_streams_into_the_thread_and_ends_exact(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     fake_dify.script(ANSWER, delay=0.01)
     sink = RecordingSink()
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "hello"), sink)
     assert sink.texts == [ANSWER.strip() + " "] or sink.visible == ANSWER
     assert sink.calls[0][0] == "post"
@@ -32,9 +34,9 @@ async def test_answer_streams_into_the_thread_and_ends_exact(
 
 
 async def test_follow_up_keeps_the_conversation_and_survives_a_restart(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
-    db = tmp_path / "b.db"
+    db = database_url
     async with running_bridge(fake_dify.url, db) as rt:
         await rt.bridge.handle_message(incoming("t1", "first"), RecordingSink())
         await rt.bridge.handle_message(incoming("t1", "second"), RecordingSink())
@@ -52,9 +54,9 @@ async def test_follow_up_keeps_the_conversation_and_survives_a_restart(
 
 
 async def test_lost_conversation_is_replaced_and_the_user_still_gets_an_answer(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "first"), RecordingSink())
         old = await rt.store.get_thread("test:t1")
         assert old is not None
@@ -69,8 +71,8 @@ async def test_lost_conversation_is_replaced_and_the_user_still_gets_an_answer(
     assert [r["query"] for r in fake_dify.chat_requests] == ["first", "second", "second"]
 
 
-async def test_a_second_404_gives_up_with_a_notice(fake_dify: FakeDify, tmp_path: Path) -> None:
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+async def test_a_second_404_gives_up_with_a_notice(fake_dify: FakeDify, database_url: str) -> None:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "first"), RecordingSink())
         fake_dify.fail_next(404, "not_found", "Conversation Not Exists.", times=2)
         sink = RecordingSink()
@@ -80,11 +82,11 @@ async def test_a_second_404_gives_up_with_a_notice(fake_dify: FakeDify, tmp_path
 
 
 async def test_reaction_rates_the_answer_as_the_thread_user(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     fake_dify.script("A" * 150 + " " + "B" * 150)
     sink = RecordingSink(max_len=200)
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "long please"), sink)
         assert len(sink.messages) == 2
         second_part = list(sink.messages)[1]
@@ -98,8 +100,8 @@ async def test_reaction_rates_the_answer_as_the_thread_user(
     assert feedback_users == ["test:t1", "test:t1"]
 
 
-async def test_redelivered_event_is_answered_once(fake_dify: FakeDify, tmp_path: Path) -> None:
-    db = tmp_path / "b.db"
+async def test_redelivered_event_is_answered_once(fake_dify: FakeDify, database_url: str) -> None:
+    db = database_url
     async with running_bridge(fake_dify.url, db) as rt:
         await asyncio.gather(
             rt.bridge.handle_message(incoming("t1", "hi", event="ev-1"), RecordingSink()),
@@ -111,10 +113,10 @@ async def test_redelivered_event_is_answered_once(fake_dify: FakeDify, tmp_path:
 
 
 async def test_turns_in_a_thread_keep_their_order_while_threads_run_in_parallel(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     fake_dify.chunk_delay = 0.001
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         turns = [
             rt.bridge.handle_message(
                 incoming(f"t{thread}", f"t{thread} turn {turn}"), RecordingSink()
@@ -135,24 +137,24 @@ async def test_turns_in_a_thread_keep_their_order_while_threads_run_in_parallel(
 
 
 async def test_edits_are_paced_and_the_final_edit_is_exact(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     chunks = [f"w{i} " for i in range(120)]
     fake_dify.script(chunks, delay=0.01)
     sink = RecordingSink(min_edit_interval=0.25)
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "go"), sink)
     assert sink.visible == "".join(chunks)
     assert 1 <= sink.edits <= 10, f"{sink.edits} edits for a ~1.2 s answer at 0.25 s pacing"
 
 
 async def test_many_answers_share_one_budget_and_none_loses_its_end(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     budget = EditBudget(per_minute=600, burst=2)  # 10 edits a second for everyone
     sinks = [RecordingSink(edit_budget=budget) for _ in range(20)]
     fake_dify.chunk_delay = 0.02
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         loop = asyncio.get_running_loop()
         started = loop.time()
         await asyncio.gather(
@@ -166,18 +168,20 @@ async def test_many_answers_share_one_budget_and_none_loses_its_end(
         assert sink.visible.rstrip().endswith("I remember.")
 
 
-async def test_long_answer_continues_in_new_messages(fake_dify: FakeDify, tmp_path: Path) -> None:
+async def test_long_answer_continues_in_new_messages(
+    fake_dify: FakeDify, database_url: str
+) -> None:
     answer = "\n\n".join(f"Paragraph {i}: " + "lorem ipsum " * 12 for i in range(20))
     fake_dify.script(answer)
     sink = RecordingSink(max_len=300)
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         await rt.bridge.handle_message(incoming("t1", "long"), sink)
     assert len(sink.messages) > 5
     assert sink.visible == answer
 
 
-async def test_dify_failures_become_a_short_notice(fake_dify: FakeDify, tmp_path: Path) -> None:
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+async def test_dify_failures_become_a_short_notice(fake_dify: FakeDify, database_url: str) -> None:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         fake_dify.fail_next(500, "internal_server_error", "boom")
         sink = RecordingSink()
         await rt.bridge.handle_message(incoming("t1", "hi"), sink)
@@ -195,9 +199,9 @@ async def test_dify_failures_become_a_short_notice(fake_dify: FakeDify, tmp_path
 
 
 async def test_empty_and_oversize_messages_never_reach_dify(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         empty, huge = RecordingSink(), RecordingSink()
         await rt.bridge.handle_message(incoming("t1", "   "), empty)
         await rt.bridge.handle_message(incoming("t1", "x" * 40_000), huge)
@@ -207,11 +211,11 @@ async def test_empty_and_oversize_messages_never_reach_dify(
 
 
 async def test_shutdown_marks_a_running_answer_interrupted(
-    fake_dify: FakeDify, tmp_path: Path
+    fake_dify: FakeDify, database_url: str
 ) -> None:
     fake_dify.script([f"w{i} " for i in range(200)], delay=0.05)
     sink = RecordingSink()
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+    async with running_bridge(fake_dify.url, database_url) as rt:
         turn = asyncio.create_task(rt.bridge.handle_message(incoming("t1", "go"), sink))
         while not sink.messages:
             await asyncio.sleep(0.01)
