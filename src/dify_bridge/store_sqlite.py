@@ -60,19 +60,26 @@ class SqliteStore:
         return f"SqliteStore({self._path!r})"
 
     @classmethod
-    async def open(cls, path: str) -> SqliteStore:
-        """Open or create the database file (owner-only) and bring its schema up to date."""
+    async def open(cls, path: str, *, busy_timeout: float = 5.0) -> SqliteStore:
+        """Open or create the database file (owner-only) and bring its schema up to date.
+
+        Fails at once with :class:`StoreError` if the file cannot be written
+        or stays locked by another process for ``busy_timeout`` seconds.
+        """
         if path != ":memory:":
             _create_private(Path(path))
         try:
-            db = await aiosqlite.connect(path, timeout=5.0, isolation_level=None)
+            db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from None
         try:
-            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await _migrate(db)
+            # prove now, not at the first message, that we can write
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute("COMMIT")
         except sqlite3.Error as exc:
             await db.close()
             raise StoreError(f"cannot use the database {path}: {exc}") from None
