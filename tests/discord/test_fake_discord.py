@@ -1,0 +1,75 @@
+"""The fake Discord itself: what discord.py relies on, checked over the wire."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import aiohttp
+from dify_bridge.adapters.discord_client import DiscordConnection
+
+import discord
+from dify_bridge.config import DiscordSettings, Secret
+from tests.fakes.discord import FakeDiscord
+
+
+class _NoEvents:
+    async def on_message(self, message: discord.Message) -> None:
+        pass
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        pass
+
+
+def _connection(fake: FakeDiscord) -> DiscordConnection:
+    settings = DiscordSettings(
+        bot_token=Secret(fake.token), api_url=fake.api_url, gateway_url=fake.gateway_url
+    )
+    return DiscordConnection(settings, _NoEvents(), ready_timeout=10, guild_ready_timeout=0.05)
+
+
+async def test_rest_answers_in_discords_shape() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bot {fake.token}"}
+        async with http.get(f"{fake.api_url}/gateway/bot", headers=auth) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            assert "Via" in response.headers
+            body: dict[str, Any] = await response.json()
+            assert body["url"] == fake.gateway_url and body["shards"] == 1
+        async with http.get(f"{fake.api_url}/users/@me") as response:
+            assert response.status == 401, "no token, no answer"
+        async with http.get(f"{fake.api_url}/channels/1", headers=auth) as response:
+            assert response.status == 404
+            assert (await response.json())["code"] == 10003
+
+
+async def test_files_arrive_as_multipart_with_payload_json() -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        channel_id = fake.add_text_channel(guild)
+        connection = _connection(fake)
+        client = await connection.start()
+        try:
+            channel = client.get_partial_messageable(channel_id, guild_id=guild.id)
+            await channel.send("with a file", file=discord.File(io.BytesIO(b"hi"), "a.txt"))
+        finally:
+            await connection.stop()
+        [call] = fake.requests("POST", rf"^/channels/{channel_id}/messages$")
+        assert call.json["content"] == "with a file"
+        assert call.json["_files"] == ["files[0]"]
+        assert fake.contents(channel_id) == ["with a file"]
+
+
+async def test_a_global_429_is_waited_out_by_discord_py() -> None:
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild()
+        channel_id = fake.add_text_channel(guild)
+        fake.rate_limit("POST", "/messages$", retry_after=0.2, is_global=True)
+        connection = _connection(fake)
+        client = await connection.start()
+        try:
+            await client.get_partial_messageable(channel_id).send("eventually")
+        finally:
+            await connection.stop()
+        assert [c.status for c in fake.requests("POST", "/messages$")] == [429, 200]
+        assert fake.contents(channel_id) == ["eventually"]
