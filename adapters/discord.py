@@ -144,8 +144,9 @@ class DiscordAdapter:
             if not self._access.allows_dm():
                 log.debug("DM %s ignored: allow-lists are set", message.id)
                 return
-            key = thread_key(None, message.channel.id)
-            await self._answer(message, message.channel.id, key, "DM", (f"discord:{key}",))
+            channel_id = message.channel.id
+            key = thread_key(None, channel_id)
+            await self._answer(message, channel_id, key, "DM", (f"discord:{channel_id}",))
             return
         guild = message.guild
         place = await self._place(message.channel)
@@ -221,7 +222,8 @@ class DiscordAdapter:
         if guild is None or not message.raw_role_mentions:
             return False
         # a mention of the bot's own managed role addresses the bot too
-        own_roles = {role.id for role in guild.me.roles if role.is_bot_managed()}
+        me = guild.get_member(my_id)
+        own_roles = {role.id for role in me.roles if role.is_bot_managed()} if me else set()
         return any(role_id in own_roles for role_id in message.raw_role_mentions)
 
     async def _open_thread(self, message: discord.Message, my_id: int) -> int:
@@ -239,13 +241,15 @@ class DiscordAdapter:
             if exc.code != THREAD_EXISTS:
                 raise
             return message.id
-        self._places[thread.id] = _Place(thread.id, message.channel.id, thread.name)
+        name = getattr(message.channel, "name", "") or thread.name
+        self._places[thread.id] = _Place(thread.id, message.channel.id, name)
         return thread.id
 
     async def _place(self, channel: _AnyChannel) -> _Place:
         """The channel and, for a thread, its parent; fetched once if the cache lacks it."""
         if isinstance(channel, discord.Thread):
-            return _Place(channel.id, channel.parent_id, channel.name)
+            parent = channel.parent
+            return _Place(channel.id, channel.parent_id, parent.name if parent else channel.name)
         if isinstance(channel, discord.PartialMessageable):
             known = self._places.get(channel.id)
             if known is not None:
