@@ -21,6 +21,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+import discord
+
 from dify_bridge.adapters.discord_access import AccessPolicy
 from dify_bridge.adapters.discord_client import (
     PRIVILEGED_INTENTS_HELP,
@@ -37,8 +39,6 @@ from dify_bridge.adapters.discord_text import (
     thread_key,
     thread_name,
 )
-
-import discord
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import DiscordSettings
 from dify_bridge.models import Attachment, Incoming, Reaction

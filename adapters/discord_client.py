@@ -17,9 +17,9 @@ import logging
 from typing import Protocol
 
 import aiohttp
+import discord
 import yarl
 
-import discord
 from dify_bridge.config import DiscordSettings
 from dify_bridge.errors import BridgeError, ConfigError
 

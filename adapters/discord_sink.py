@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 
+import discord
+
 from dify_bridge.adapters.discord_text import (
     DISLIKE_EMOJI,
     LIKE_EMOJI,
@@ -19,8 +21,6 @@ from dify_bridge.adapters.discord_text import (
     neutralise_mentions,
     parse_message_key,
 )
-
-import discord
 from dify_bridge.pacing import EditBudget
 
 log = logging.getLogger(__name__)

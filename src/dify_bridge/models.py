@@ -23,6 +23,30 @@ class Rating(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Controls:
+    """Buttons under the last message of an answer.
+
+    While the answer streams: a Stop button. Once final: 👍/👎 feedback
+    buttons and the app's suggested follow-up questions.
+    """
+
+    stop: bool = False
+    feedback: bool = False
+    suggestions: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.stop or self.feedback or bool(self.suggestions)
+
+
+class ActionKind(enum.Enum):
+    """Button ids shared by every platform (Slack ``action_id``, Discord ``custom_id``)."""
+
+    STOP = "dify_stop"
+    FEEDBACK = "dify_feedback"
+    SUGGESTED = "dify_suggested"
+
+
+@dataclass(frozen=True)
 class Attachment:
     """A file a user attached to a message, fetched lazily by the adapter."""
 
@@ -149,14 +173,16 @@ class ReplySink(Protocol):
         """Remove what :meth:`show_thinking` showed, if anything remains."""
         ...
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: Controls | None = None) -> str:
         """Post a new message in the thread; return its message key."""
         ...
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
-        """Replace the text of a message posted by :meth:`post`.
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
+    ) -> None:
+        """Replace the text (and buttons) of a message posted by :meth:`post`.
 
         ``final`` is True for the last edit of the answer: it must not be
-        dropped, only delayed.
+        dropped, only delayed. ``controls`` None means no buttons.
         """
         ...

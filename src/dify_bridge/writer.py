@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 
-from dify_bridge.models import ReplySink
+from dify_bridge.models import Controls, ReplySink
 from dify_bridge.splitting import split_message
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ class ReplyWriter:
         self._max_parts = max_parts
         self._markdown = ""
         self._status = ""
+        self._controls: Controls | None = None
         self._keys: list[str] = []
-        self._shown: list[str] = []
+        self._shown: list[tuple[str, Controls | None]] = []
         self._last_edit = 0.0
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
@@ -54,19 +55,21 @@ class ReplyWriter:
     async def wait_first_post(self) -> None:
         await self._first_post.wait()
 
-    def update(self, markdown: str, *, status: str = "") -> None:
-        """The answer so far (and a transient status line); shown as soon as allowed."""
-        if markdown == self._markdown and status == self._status:
+    def update(
+        self, markdown: str, *, status: str = "", controls: Controls | None = None
+    ) -> None:
+        """The answer so far (a transient status line, buttons); shown as soon as allowed."""
+        if (markdown, status, controls) == (self._markdown, self._status, self._controls):
             return
-        self._markdown, self._status = markdown, status
+        self._markdown, self._status, self._controls = markdown, status, controls
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_loop(), name="reply-writer")
         self._wake.set()
 
-    async def finish(self, markdown: str) -> list[str]:
+    async def finish(self, markdown: str, *, controls: Controls | None = None) -> list[str]:
         """Write the final text exactly (waiting for the budget if needed); return message keys."""
         await self._stop_flusher()
-        self._markdown, self._status = markdown, ""
+        self._markdown, self._status, self._controls = markdown, "", controls
         for attempt in range(1, FINAL_TRIES + 1):
             try:
                 await self._sync(final=True)
@@ -130,39 +133,53 @@ class ReplyWriter:
         return parts
 
     async def _sync(self, *, final: bool) -> None:
-        sink = self._sink
         parts = self._render(final)
+        last = len(parts) - 1
         for index, part in enumerate(parts):
             if not final and self._closing.is_set():
                 return
+            wanted = (part, self._controls if index == last and self._controls else None)
             if index < len(self._shown):
-                if self._shown[index] == part:
-                    continue
-                await self._call_edit(index, part, final or index < len(parts) - 1)
+                if self._shown[index] != wanted:
+                    await self._call_edit(index, wanted, final or index < last)
             else:
-                self._in_call = True
-                try:
-                    key = await sink.post(part)
-                finally:
-                    self._in_call = False
-                self._keys.append(key)
-                self._shown.append(part)
-                self._last_edit = time.monotonic()
-                self._first_post.set()
+                await self._call_post(wanted)
         if final:
             for index in range(len(parts), len(self._shown)):
                 # the answer shrank (moderation replaced it): blank what is left over
-                await self._call_edit(index, "…", True)
+                await self._call_edit(index, ("…", None), True)
 
-    async def _call_edit(self, index: int, text: str, final: bool) -> None:
+    async def _call_post(self, wanted: tuple[str, Controls | None]) -> None:
+        text, controls = wanted
+        self._in_call = True
+        try:
+            if controls:
+                key = await self._sink.post(text, controls=controls)
+            else:
+                key = await self._sink.post(text)
+        finally:
+            self._in_call = False
+        self._keys.append(key)
+        self._shown.append(wanted)
+        self._last_edit = time.monotonic()
+        self._first_post.set()
+
+    async def _call_edit(
+        self, index: int, wanted: tuple[str, Controls | None], final: bool
+    ) -> None:
         budget = self._sink.edit_budget
         if budget is not None:
             await budget.acquire(final=final)
+        text, controls = wanted
+        had_controls = self._shown[index][1] is not None
         self._in_call = True
         try:
-            await self._sink.edit(self._keys[index], text, final=final)
+            if controls or had_controls:
+                await self._sink.edit(self._keys[index], text, final=final, controls=controls)
+            else:
+                await self._sink.edit(self._keys[index], text, final=final)
         finally:
             self._in_call = False
-        self._shown[index] = text
+        self._shown[index] = wanted
         self._last_edit = time.monotonic()
         self.edits += 1

@@ -6,9 +6,9 @@ import io
 from typing import Any
 
 import aiohttp
-from dify_bridge.adapters.discord_client import DiscordConnection
-
 import discord
+
+from dify_bridge.adapters.discord_client import DiscordConnection
 from dify_bridge.config import DiscordSettings, Secret
 from tests.fakes.discord import FakeDiscord
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-from dify_bridge.adapters.discord import PRIVILEGED_INTENTS_HELP, DiscordAdapter
-
 import discord
+import pytest
+
+from dify_bridge.adapters.discord import PRIVILEGED_INTENTS_HELP, DiscordAdapter
 from dify_bridge.config import DiscordSettings, Secret
 from dify_bridge.errors import ConfigError
 from tests.discord.conftest import Server

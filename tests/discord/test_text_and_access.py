@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dify_bridge.adapters.discord_access import AccessPolicy
 from dify_bridge.adapters.discord_text import (
     message_key,
@@ -14,7 +15,6 @@ from dify_bridge.adapters.discord_text import (
     thread_key,
     thread_name,
 )
-
 from dify_bridge.models import Rating
 
 
