@@ -142,14 +142,15 @@ class SlackAdapter:
             self._app, app_token=self._settings.app_token.value, web_client=self._client
         )
         self._socket = handler
+        # asked here once so a bad app token fails the start (the client would retry forever)
         try:
-            # asked here once so a bad app token fails the start instead of retrying forever
-            handler.client.wss_uri = await handler.client.issue_new_wss_url()
-        except Exception as exc:
-            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
-            raise SlackStartFailed(
-                f"SLACK_APP_TOKEN was refused: {error or type(exc).__name__}"
-            ) from None
+            opened = await call_slack(
+                "apps.connections.open",
+                self._client.apps_connections_open(app_token=self._settings.app_token.value),
+            )
+        except SlackCallFailed as exc:
+            raise SlackStartFailed(f"SLACK_APP_TOKEN was refused: {exc.error}") from None
+        handler.client.wss_uri = str(opened.get("url") or "") or None
         await handler.connect_async()  # type: ignore[no-untyped-call]
 
     async def _serve_http(self) -> None:

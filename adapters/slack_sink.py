@@ -8,6 +8,7 @@ workspace's shared :class:`~dify_bridge.pacing.EditBudget`.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -16,6 +17,9 @@ from dify_bridge.pacing import EditBudget
 from .slack_client import SlackCallFailed, SlackMessageTooLong, call_slack
 from .slack_events import message_key
 from .slack_format import markdown_to_mrkdwn
+
+if TYPE_CHECKING:  # Controls (answer buttons) is new in models; not rendered on Slack yet
+    from dify_bridge.models import Controls
 
 __all__ = ["MAX_MESSAGE_CHARS", "THINKING_REACTION", "SlackSink"]
 
@@ -85,7 +89,8 @@ class SlackSink:
             if exc.error not in ("no_reaction", "message_not_found"):
                 log.info("could not remove the thinking indicator in %s: %s", self._channel, exc)
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: Controls | None = None) -> str:
+        """Post ``text`` in the thread. Buttons (``controls``) are not shown on Slack yet."""
         try:
             data = await call_slack(
                 "chat.postMessage",
@@ -107,7 +112,9 @@ class SlackSink:
         self._posted[key] = ts
         return key
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
+    ) -> None:
         ts = self._posted.get(message_key) or message_key.rsplit(":", 1)[-1]
         try:
             await call_slack(
