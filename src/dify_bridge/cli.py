@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy thread mappings and answer messages from one database to another. "
         "Records the target already has are kept, so running it again is harmless.",
     )
-    migrate.add_argument("--from", dest="source", required=True, metavar="URL")
-    migrate.add_argument("--to", dest="target", required=True, metavar="URL")
+    migrate.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="e.g. sqlite:///dify-bridge.db"
+    )
+    migrate.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="e.g. postgresql://user@host/db"
+    )
     return parser
 
 
