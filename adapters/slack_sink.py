@@ -8,18 +8,15 @@ workspace's shared :class:`~dify_bridge.pacing.EditBudget`.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from dify_bridge.models import Controls
 from dify_bridge.pacing import EditBudget
 
 from .slack_client import SlackCallFailed, SlackMessageTooLong, call_slack
 from .slack_events import message_key
 from .slack_format import markdown_to_mrkdwn
-
-if TYPE_CHECKING:  # Controls (answer buttons) is new in models; not rendered on Slack yet
-    from dify_bridge.models import Controls
 
 __all__ = ["MAX_MESSAGE_CHARS", "THINKING_REACTION", "SlackSink"]
 
