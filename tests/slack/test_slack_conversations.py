@@ -6,7 +6,6 @@ from pathlib import Path
 
 from dify_bridge.adapters.slack_format import markdown_to_mrkdwn
 from dify_bridge.adapters.slack_sink import MAX_MESSAGE_CHARS, THINKING_REACTION
-
 from dify_bridge.bridge import LOST_CONTEXT_NOTICE
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import FakeSlack

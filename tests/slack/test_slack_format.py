@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dify_bridge.adapters.slack_format import escape_mrkdwn, markdown_to_mrkdwn
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from dify_bridge.adapters.slack_client import (
     SlackCallFailed,
     SlackMessageTooLong,
     make_web_client,
 )
 from dify_bridge.adapters.slack_sink import THINKING_REACTION, SlackSink
-
 from tests.fakes.slack import FakeSlack
 
 

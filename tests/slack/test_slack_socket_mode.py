@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dify_bridge.adapters.slack import SlackStartFailed
 
+from dify_bridge.adapters.slack import SlackStartFailed
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from dify_bridge.adapters.slack import SlackAdapter, SlackStartFailed
 
+from dify_bridge.adapters.slack import SlackAdapter, SlackStartFailed
 from dify_bridge.config import parse_settings
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.runtime import open_runtime
