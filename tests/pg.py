@@ -3,7 +3,8 @@
 ``postgres_url`` gives each test a fresh database; ``database_url`` runs a test
 once on SQLite and once on PostgreSQL. Without PostgreSQL's server binaries
 (Debian: ``apt-get install postgresql``) the PostgreSQL cases are skipped;
-``.ci/run`` installs them so CI runs every case.
+``.ci/run`` installs them and sets ``DIFY_BRIDGE_REQUIRE_POSTGRES=1``, which
+turns such a skip into a failure, so CI runs every case.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -59,6 +61,12 @@ class PostgresCluster:
         return done.stdout.strip()
 
 
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("DIFY_BRIDGE_REQUIRE_POSTGRES"):
+        pytest.fail(f"{reason} (DIFY_BRIDGE_REQUIRE_POSTGRES is set)", pytrace=False)
+    pytest.skip(reason)
+
+
 def _server_bin() -> Path:
     """The folder of initdb/pg_ctl: on PATH, or Debian's /usr/lib/postgresql/<version>/bin."""
     found = shutil.which("initdb")
@@ -69,7 +77,7 @@ def _server_bin() -> Path:
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     if not versions:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        _unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     return versions[-1].parent
 
 
@@ -95,15 +103,16 @@ def _unprivileged_owner() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    pytest.skip("running as root and no unprivileged user to run PostgreSQL as")
+    _unavailable("running as root and no unprivileged user to run PostgreSQL as")
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """initdb into a temp dir, start on a unix socket there, stop and delete at the end."""
-    pytest.importorskip(
-        "asyncpg", reason="the PostgreSQL store needs asyncpg (pip install -e '.[dev]')"
-    )
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        _unavailable("the PostgreSQL store needs asyncpg (pip install -e '.[dev]')")
     bin_dir = _server_bin()
     owner = _unprivileged_owner()
     root = Path(tempfile.mkdtemp(prefix="dify-bridge-pg-"))
