@@ -141,3 +141,44 @@ async def test_answers_cannot_ping_anyone_but_links_still_work(slack_bot: SlackB
     assert "&lt;!channel&gt;" in text and "&lt;@U2&gt;" in text and " &amp; " in text
     assert "*friends*" in text
     assert "<https://ex.test/a?b=1&amp;c=2|the docs>" in text
+
+
+async def test_routes_send_a_channel_or_a_workspace_to_its_own_app(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    fake_dify.api_keys |= {"app-sales", "app-team"}
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        f"""
+[[routes]]
+name = "sales"
+slack_channels = ["C7"]
+api_url = "{fake_dify.url}"
+api_key = "app-sales"
+
+[[routes]]
+name = "team"
+slack_teams = ["{fake_slack.team_id}"]
+api_url = "{fake_dify.url}"
+api_key = "app-team"
+""",
+        encoding="utf-8",
+    )
+    async with running_slack_bot(
+        fake_slack, fake_dify, tmp_path / "bridge.db", DIFY_ROUTES_FILE=str(routes)
+    ) as bot:
+        await bot.ask("C7", "sales question")
+        await bot.ask("C1", "anything else")
+
+    keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
+    assert keys == ["Bearer app-sales", "Bearer app-team"]
+
+
+async def test_speaker_names_are_looked_up_once(slack_bot: SlackBot):
+    slack = slack_bot.slack
+    root = await slack_bot.ask("C1", "one")
+    await slack_bot.reply("C1", root, "two")
+    await slack_bot.reply("C1", root, "three")
+
+    assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U1"]
+    assert [r["query"] for r in slack_bot.dify.chat_requests][-1] == "Alice: three"
