@@ -149,3 +149,17 @@ async def test_a_revoked_token_still_acks_events_and_never_logs_the_token(
     assert len(slack.thread_texts("C1", root)) == 1
     assert slack.bot_token not in caplog.text
     assert "token_revoked" in caplog.text, "the failure should be logged"
+
+
+async def test_a_shutdown_marks_the_answer_in_progress_as_interrupted(slack_bot: SlackBot):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    dify.script("this answer takes far too long " * 5, delay=0.3)
+    event = slack.user_message("C1", "slow one", mention=True, event_type="app_mention")
+    await slack_bot.send(event)
+    await slack.wait_until(lambda: bool(slack.thread_texts("C1", event["ts"])))
+
+    await slack_bot.runtime.bridge.shutdown(0.2)
+    await slack_bot.answered("C1", event["ts"])
+
+    (text,) = slack.thread_texts("C1", event["ts"])
+    assert text.startswith("this") and "Interrupted" in text, "the partial answer stays"
