@@ -18,15 +18,15 @@ from typing import TextIO
 
 from dify_bridge.bridge import Bridge
 from dify_bridge.errors import DifyError
-from dify_bridge.models import Incoming, Rating, Reaction
+from dify_bridge.models import Controls, Incoming, Rating, Reaction
 from dify_bridge.pacing import EditBudget
 
 log = logging.getLogger(__name__)
 
 HELP = (
     "Type a message and press Enter. Commands: /new (new thread), /like, /dislike, "
-    "/unrate (rate the last answer), /forget (delete the conversation on the Dify side), "
-    "/quit."
+    "/unrate (rate the last answer), /ask N (ask a suggested follow-up), "
+    "/forget (delete the conversation on the Dify side), /quit."
 )
 
 
@@ -45,6 +45,7 @@ class ConsoleSink:
         self._last_key = ""
         self._thinking = False
         self.keys: list[str] = []
+        self.suggestions: list[str] = []
 
     def render(self, markdown: str) -> str:
         return markdown
@@ -57,7 +58,7 @@ class ConsoleSink:
     async def clear_thinking(self) -> None:
         self._write("\n" if self.keys else "")
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: Controls | None = None) -> str:
         key = f"console:{self._thread_key}:{next(self._counter)}"
         lead = "\r" if self._thinking else ""
         self._thinking = False
@@ -67,13 +68,19 @@ class ConsoleSink:
         self.keys.append(key)
         return key
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
+    ) -> None:
         old = self._shown.get(message_key, "")
         if message_key == self._last_key and text.startswith(old):
             self._write(text[len(old) :])
         else:
             self._write(f"\nbot> (edited) {text}")
         self._shown[message_key] = text
+        if final and controls is not None:
+            self.suggestions = list(controls.suggestions)
+            for number, question in enumerate(controls.suggestions, start=1):
+                self._write(f"\n     /ask {number}: {question}")
 
     def _write(self, text: str) -> None:
         self._out.write(text)
@@ -102,6 +109,7 @@ class ConsoleAdapter:
         self._thread_number = 1
         self._message_ids = itertools.count(1)
         self._last_answer: list[str] = []
+        self._suggestions: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
 
@@ -157,7 +165,14 @@ class ConsoleAdapter:
         """Act on one typed line; False ends the session."""
         if not line:
             return True
-        if line.startswith("/"):
+        if line.startswith("/ask"):
+            number = line.removeprefix("/ask").strip()
+            if not number.isdigit() or not 0 < int(number) <= len(self._suggestions):
+                self._print("(no such suggestion; use /ask N with a number shown under the answer)")
+                return True
+            line = self._suggestions[int(number) - 1]
+            self._print(f"you> {line}")
+        elif line.startswith("/"):
             return await self._command(line.split()[0].lower())
         sink = ConsoleSink(self._out, self.thread_key, self._message_ids)
         incoming = Incoming(
@@ -172,6 +187,7 @@ class ConsoleAdapter:
         await self._bridge.handle_message(incoming, sink)
         if sink.keys:
             self._last_answer = sink.keys
+            self._suggestions = sink.suggestions
         return True
 
     async def _command(self, command: str) -> bool:

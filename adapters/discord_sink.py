@@ -21,6 +21,7 @@ from dify_bridge.adapters.discord_text import (
     neutralise_mentions,
     parse_message_key,
 )
+from dify_bridge.models import Controls
 from dify_bridge.pacing import EditBudget
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,15 @@ class DiscordSink:
         if self._reaction_hints and self.posted:
             await self._add_hints(self.posted[-1])
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: Controls | None = None) -> str:
         message = await self._channel.send(text, allowed_mentions=NO_MENTIONS)
         key = message_key(self._channel.id, message.id)
         self.posted.append(key)
         return key
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
+    ) -> None:
         _, message_id = parse_message_key(message_key)
         partial = self._channel.get_partial_message(message_id)
         await partial.edit(content=text, allowed_mentions=NO_MENTIONS)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dify_bridge.config import Settings, parse_settings
-from dify_bridge.models import Incoming
+from dify_bridge.models import Controls, Incoming
 from dify_bridge.pacing import EditBudget
 from dify_bridge.runtime import Runtime, open_runtime
 
@@ -26,6 +26,8 @@ class RecordingSink:
     edit_budget: EditBudget | None = None
     messages: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    controls: dict[str, Controls | None] = field(default_factory=dict)
+    """The buttons each message shows now."""
     thinking: bool = False
     fail_edits: int = 0
 
@@ -38,21 +40,25 @@ class RecordingSink:
     async def clear_thinking(self) -> None:
         self.thinking = False
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: Controls | None = None) -> str:
         assert len(text) <= self.max_len, f"posted {len(text)} characters > {self.max_len}"
         key = f"test:{next(_MESSAGE_IDS)}"
         self.messages[key] = text
+        self.controls[key] = controls
         self.calls.append(("post", key, text))
         await asyncio.sleep(0)
         return key
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
+    ) -> None:
         assert len(text) <= self.max_len, f"edited to {len(text)} characters > {self.max_len}"
         assert message_key in self.messages, f"edit of unknown message {message_key}"
         if self.fail_edits:
             self.fail_edits -= 1
             raise RuntimeError("platform refused the edit")
         self.messages[message_key] = text
+        self.controls[message_key] = controls
         self.calls.append(("edit", message_key, text))
         await asyncio.sleep(0)
 

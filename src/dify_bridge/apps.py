@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dify_bridge.dify import DifyClient
+from dify_bridge.errors import DifyError
 from dify_bridge.models import Incoming
 
 log = logging.getLogger(__name__)
@@ -17,11 +19,34 @@ DEFAULT_APP = "default"
 PLACEHOLDERS = ("user_name", "user_id", "channel_name", "thread_url", "platform")
 
 
+PARAMETERS_MAX_AGE = 300.0
+"""Seconds the app's settings (``GET /parameters``) are reused before asking again."""
+
+
+@dataclass
+class _Remembered:
+    parameters: dict[str, Any] = field(default_factory=dict)
+    fetched_at: float | None = None
+
+
 @dataclass(frozen=True)
 class DifyApp:
     name: str
     client: DifyClient
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    _remembered: _Remembered = field(default_factory=_Remembered, compare=False, repr=False)
+
+    async def parameters(self) -> dict[str, Any]:
+        """The app's settings, fetched at most every few minutes; empty if unreachable."""
+        memo = self._remembered
+        now = time.monotonic()
+        if memo.fetched_at is None or now - memo.fetched_at > PARAMETERS_MAX_AGE:
+            try:
+                memo.parameters = await self.client.parameters()
+            except DifyError as exc:
+                log.warning("could not read the settings of app %r: %s", self.name, exc)
+            memo.fetched_at = now
+        return memo.parameters
 
     def inputs_for(self, incoming: Incoming) -> dict[str, Any]:
         """The app's inputs with ``{user_name}``-style placeholders filled for this turn."""

@@ -178,6 +178,57 @@ class DifyClient:
         items = data.get("data")
         return [q for q in items if isinstance(q, str)] if isinstance(items, list) else []
 
+    async def upload_file(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
+        """Upload a file as ``user`` (the file belongs to that user); return its id."""
+        try:
+            response = await self._http.post(
+                f"{self._base}/files/upload",
+                headers=self._headers,
+                data={"user": user},
+                files={"file": (name, data, mime_type or "application/octet-stream")},
+            )
+        except httpx.HTTPError as exc:
+            raise DifyUnavailable(f"file upload to Dify failed: {_describe(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        file_id = response.json().get("id")
+        if not isinstance(file_id, str):
+            raise DifyUnavailable("Dify's upload answer has no file id")
+        return file_id
+
+    async def audio_to_text(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
+        """Transcribe speech (mp3, m4a, wav, webm, mp4, mpeg, mpga; at most 15 MB)."""
+        try:
+            response = await self._http.post(
+                f"{self._base}/audio-to-text",
+                headers=self._headers,
+                data={"user": user},
+                files={"file": (name, data, mime_type or "application/octet-stream")},
+            )
+        except httpx.HTTPError as exc:
+            raise DifyUnavailable(f"speech-to-text request failed: {_describe(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        text = response.json().get("text")
+        return text if isinstance(text, str) else ""
+
+    async def text_to_audio(self, *, user: str, message_id: str = "", text: str = "") -> bytes:
+        """Spoken audio (mp3) of an answer, by ``message_id`` or ``text``."""
+        body: dict[str, str] = {"user": user}
+        if message_id:
+            body["message_id"] = message_id
+        if text:
+            body["text"] = text
+        try:
+            response = await self._http.post(
+                f"{self._base}/text-to-audio", headers=self._headers, json=body
+            )
+        except httpx.HTTPError as exc:
+            raise DifyUnavailable(f"text-to-speech request failed: {_describe(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        return response.content
+
     async def _request(
         self,
         method: str,

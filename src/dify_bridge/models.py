@@ -8,6 +8,7 @@ object.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,6 +55,8 @@ class Attachment:
     mime_type: str
     size: int
     url: str = ""
+    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+    """Downloads the file with the platform's credentials (None: cannot be fetched)."""
 
 
 @dataclass(frozen=True)

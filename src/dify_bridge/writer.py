@@ -55,9 +55,7 @@ class ReplyWriter:
     async def wait_first_post(self) -> None:
         await self._first_post.wait()
 
-    def update(
-        self, markdown: str, *, status: str = "", controls: Controls | None = None
-    ) -> None:
+    def update(self, markdown: str, *, status: str = "", controls: Controls | None = None) -> None:
         """The answer so far (a transient status line, buttons); shown as soon as allowed."""
         if (markdown, status, controls) == (self._markdown, self._status, self._controls):
             return

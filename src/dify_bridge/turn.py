@@ -1,0 +1,350 @@
+"""One question and its streamed answer in one thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from dify_bridge.apps import AppDirectory, DifyApp
+from dify_bridge.dify_events import (
+    AgentThought,
+    AnswerDelta,
+    AnswerReplaced,
+    FileProduced,
+    MessageEnded,
+)
+from dify_bridge.errors import ConversationNotFound, DifyError
+from dify_bridge.files import FileRules, file_type
+from dify_bridge.models import (
+    Citation,
+    Controls,
+    Incoming,
+    MessageRecord,
+    ReplySink,
+    ThreadRecord,
+)
+from dify_bridge.store import Store
+from dify_bridge.writer import ReplyWriter
+
+log = logging.getLogger(__name__)
+
+LOST_CONTEXT_NOTICE = (
+    "_(The earlier conversation was no longer available, so this starts a new one.)_"
+)
+EMPTY_MESSAGE_NOTICE = "Hi! Ask me anything in this thread and I will answer here."
+EMPTY_ANSWER_NOTICE = "_(The assistant returned an empty answer.)_"
+INTERRUPTED_NOTICE = "_(Interrupted: the bridge is restarting. Please ask again in a moment.)_"
+UNEXPECTED_NOTICE = "Something went wrong on our side while answering. Please try again."
+STOPPED_NOTICE = "_(Stopped.)_"
+MAX_SUGGESTIONS = 3
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    speaker_names: bool = True
+    """Prefix the query with the speaker's name in shared channels."""
+    max_query_chars: int = 20_000
+    show_citations: bool = True
+    stop_button: bool = True
+    feedback_buttons: bool = True
+    suggested_questions: bool = True
+    opening_statement: bool = False
+
+
+@dataclass
+class TurnResult:
+    text: str = ""
+    conversation_id: str = ""
+    message_id: str = ""
+    task_id: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    files: list[FileProduced] = field(default_factory=list)
+    first_chunk_at: float | None = None
+
+
+class Turn:
+    """Streams Dify's answer to ``incoming`` into ``sink``; never raises for outside trouble."""
+
+    def __init__(
+        self,
+        incoming: Incoming,
+        sink: ReplySink,
+        *,
+        store: Store,
+        apps: AppDirectory,
+        options: BridgeOptions,
+    ) -> None:
+        self.incoming = incoming
+        self.sink = sink
+        self.store = store
+        self.apps = apps
+        self.options = options
+        self.writer = ReplyWriter(sink)
+        self.result = TurnResult()
+        self.app: DifyApp = apps.default
+        self.dify_user = incoming.thread_key
+        self.stop_requested = False
+        self._prefix = ""
+        self._notes: list[str] = []
+
+    @property
+    def thread_key(self) -> str:
+        return self.incoming.thread_key
+
+    async def request_stop(self) -> bool:
+        """Stop generating: Dify is told, the stream is left, the text so far stays."""
+        if self.stop_requested:
+            return False
+        self.stop_requested = True
+        if self.result.task_id:
+            try:
+                await self.app.client.stop(self.result.task_id, user=self.dify_user)
+            except DifyError as exc:
+                log.warning("Dify did not take the stop of %s: %s", self.thread_key, exc)
+        return True
+
+    async def run(self) -> None:
+        query = self.incoming.text.replace("\x00", "").strip()
+        if not query and not self.incoming.attachments:
+            await self._post_notice(EMPTY_MESSAGE_NOTICE)
+            return
+        limit = self.options.max_query_chars
+        if len(query) > limit:
+            await self._post_notice(
+                f"Your message is {len(query):,} characters long; the assistant takes at most "
+                f"{limit:,}. Please shorten it or split it into parts."
+            )
+            return
+        with contextlib.suppress(Exception):
+            await self.sink.show_thinking()
+        try:
+            await self._answer(query)
+        except asyncio.CancelledError:
+            await self._end_with_notice(INTERRUPTED_NOTICE)
+            raise
+        except DifyError as exc:
+            log.warning("turn in %s failed: %s", self.thread_key, exc)
+            await self._end_with_notice(exc.user_notice)
+        except Exception:
+            log.exception("turn in %s failed unexpectedly", self.thread_key)
+            await self._end_with_notice(UNEXPECTED_NOTICE)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.sink.clear_thinking()
+
+    async def _answer(self, query: str) -> None:
+        record = await self.store.get_thread(self.thread_key)
+        if record is not None:
+            self.app = self.apps.get(record.app)
+            self.dify_user = record.dify_user
+        else:
+            self.app = self.apps.for_scopes(self.incoming.route_scopes)
+            if self.options.opening_statement:
+                opening = (await self.app.parameters()).get("opening_statement")
+                if isinstance(opening, str) and opening.strip():
+                    await self._post_notice(opening.strip())
+        files = await self._upload_attachments()
+        if not query and not files:
+            await self._end_with_notice(self._notes[0] if self._notes else EMPTY_MESSAGE_NOTICE)
+            return
+        if self.incoming.shared and self.options.speaker_names and self.incoming.user_name:
+            query = f"{self.incoming.user_name}: {query or '(sent a file)'}"
+        conversation_id = record.conversation_id if record else None
+        try:
+            await self._stream(query or "(sent a file)", conversation_id, files)
+        except ConversationNotFound:
+            if not conversation_id or self.result.text:
+                raise
+            log.warning(
+                "conversation %s of %s is gone; starting a new one",
+                conversation_id,
+                self.thread_key,
+            )
+            self._prefix = LOST_CONTEXT_NOTICE + "\n\n"
+            await self._stream(query, None, files)
+        await self._finish()
+
+    async def _stream(
+        self, query: str, conversation_id: str | None, files: list[dict[str, Any]]
+    ) -> None:
+        result = self.result
+        mapped = conversation_id
+        status = ""
+        started = time.monotonic()
+        stop = Controls(stop=True) if self.options.stop_button else None
+        async for event in self.app.client.stream_chat(
+            query=query,
+            user=self.dify_user,
+            conversation_id=conversation_id,
+            inputs=self.app.inputs_for(self.incoming),
+            files=files,
+        ):
+            if event.conversation_id and event.conversation_id != mapped:
+                mapped = result.conversation_id = event.conversation_id
+                # stored at once, so a crash mid-answer still keeps the conversation
+                await self.store.save_thread(
+                    ThreadRecord(self.thread_key, mapped, self.dify_user, self.app.name)
+                )
+            result.message_id = event.message_id or result.message_id
+            result.task_id = event.task_id or result.task_id
+            if self.stop_requested:
+                if result.task_id:
+                    await self.request_stop_now()
+                break
+            if isinstance(event, AnswerDelta):
+                result.text += event.text
+                status = ""
+                if result.first_chunk_at is None:
+                    result.first_chunk_at = time.monotonic() - started
+            elif isinstance(event, AnswerReplaced):
+                result.text = event.text
+            elif isinstance(event, AgentThought):
+                status = _thought_status(event) or status
+            elif isinstance(event, FileProduced):
+                result.files.append(event)
+                continue
+            elif isinstance(event, MessageEnded):
+                result.citations = list(event.citations)
+                continue
+            else:
+                continue
+            self.writer.update(self._prefix + result.text, status=status, controls=stop)
+
+    async def request_stop_now(self) -> None:
+        """The stop came before Dify named the task: tell Dify now that it is known."""
+        with contextlib.suppress(DifyError):
+            await self.app.client.stop(self.result.task_id, user=self.dify_user)
+
+    async def _finish(self) -> None:
+        result = self.result
+        text = result.text if result.text.strip() else EMPTY_ANSWER_NOTICE
+        if self.stop_requested:
+            text = f"{result.text}\n\n{STOPPED_NOTICE}" if result.text.strip() else STOPPED_NOTICE
+        final = self._prefix + text
+        if self.options.show_citations and result.citations and not self.stop_requested:
+            final += "\n\n" + format_citations(result.citations)
+        if result.files:
+            final += "\n\n" + self._format_files(result.files)
+        if self._notes:
+            final += "\n\n" + "\n".join(f"_({note})_" for note in self._notes)
+        keys = await self.writer.finish(final, controls=await self._final_controls())
+        await self._remember(keys)
+
+    async def _final_controls(self) -> Controls | None:
+        if not self.result.message_id:
+            return None
+        suggestions: tuple[str, ...] = ()
+        if self.options.suggested_questions and not self.stop_requested:
+            parameters = await self.app.parameters()
+            after = parameters.get("suggested_questions_after_answer")
+            if isinstance(after, dict) and after.get("enabled"):
+                try:
+                    found = await self.app.client.suggested(
+                        self.result.message_id, user=self.dify_user
+                    )
+                    suggestions = tuple(q for q in found if q.strip())[:MAX_SUGGESTIONS]
+                except DifyError as exc:
+                    log.info("no suggested questions for %s: %s", self.thread_key, exc)
+        controls = Controls(feedback=self.options.feedback_buttons, suggestions=suggestions)
+        return controls or None
+
+    def _format_files(self, files: list[FileProduced]) -> str:
+        lines = []
+        for number, produced in enumerate(files, start=1):
+            url = urljoin(self.app.client.api_url + "/", produced.url)
+            label = produced.file_type or "file"
+            lines.append(f"📎 [{label} {number}]({url})")
+        return "\n".join(lines)
+
+    async def _upload_attachments(self) -> list[dict[str, Any]]:
+        """Upload what the app accepts (as the thread's user); note what it refuses."""
+        if not self.incoming.attachments:
+            return []
+        rules = FileRules.from_parameters(await self.app.parameters())
+        files: list[dict[str, Any]] = []
+        for attachment in self.incoming.attachments:
+            problem = rules.problem_with(attachment)
+            if problem is None and len(files) >= rules.number_limit:
+                problem = f"the assistant takes at most {rules.number_limit} files at once"
+            if problem is None and attachment.fetch is None:
+                problem = "it could not be downloaded"
+            if problem is not None:
+                self._notes.append(f"{attachment.name} was not sent: {problem}")
+                continue
+            assert attachment.fetch is not None
+            try:
+                data = await attachment.fetch()
+                file_id = await self.app.client.upload_file(
+                    attachment.name, attachment.mime_type, data, user=self.dify_user
+                )
+            except DifyError as exc:
+                log.warning("upload of %s failed: %s", attachment.name, exc)
+                self._notes.append(f"{attachment.name} was not sent: the upload failed")
+                continue
+            except Exception as exc:
+                log.warning("download of %s failed: %s", attachment.name, exc)
+                self._notes.append(f"{attachment.name} was not sent: it could not be downloaded")
+                continue
+            files.append(
+                {
+                    "type": file_type(attachment),
+                    "transfer_method": "local_file",
+                    "upload_file_id": file_id,
+                }
+            )
+        return files
+
+    async def _remember(self, keys: list[str]) -> None:
+        if not self.result.message_id or not keys:
+            return
+        await self.store.save_messages(
+            [
+                MessageRecord(
+                    key, self.result.message_id, self.dify_user, self.thread_key, self.app.name
+                )
+                for key in keys
+            ]
+        )
+
+    async def _end_with_notice(self, notice: str) -> None:
+        """The answer so far (if any) with a short notice under it."""
+        text = self._prefix + self.result.text if self.result.text.strip() else ""
+        final = f"{text}\n\n⚠️ {notice}" if text else f"⚠️ {notice}"
+        try:
+            keys = await self.writer.finish(final)
+            await self._remember(keys)
+        except Exception as exc:
+            log.error("could not show the notice in the thread: %s", exc)
+
+    async def _post_notice(self, text: str) -> None:
+        try:
+            await self.sink.post(self.sink.render(text))
+        except Exception as exc:
+            log.error("could not post a notice: %s", exc)
+
+
+def _thought_status(thought: AgentThought) -> str:
+    if not thought.tool:
+        return ""
+    tool_input = " ".join(thought.tool_input.split())
+    if len(tool_input) > 80:
+        tool_input = tool_input[:77] + "…"
+    return f"🔧 Using {thought.tool}" + (f" ({tool_input})" if tool_input else "") + "…"
+
+
+def format_citations(citations: list[Citation], *, limit: int = 5) -> str:
+    """A short numbered source list in Markdown."""
+    lines = ["*Sources*"]
+    for number, citation in enumerate(citations[:limit], start=1):
+        name = citation.document_name or citation.dataset_name or "source"
+        label = f"[{name}]({citation.url})" if citation.url else name
+        snippet = " ".join(citation.content.split())
+        if len(snippet) > 120:
+            snippet = snippet[:117].rstrip() + "…"
+        lines.append(f"{number}. {label}" + (f": {snippet}" if snippet else ""))
+    return "\n".join(lines)
