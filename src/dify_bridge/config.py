@@ -111,6 +111,11 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     max_query_chars: int = 20_000
+    stop_button: bool = True
+    feedback_buttons: bool = True
+    suggested_questions: bool = True
+    show_citations: bool = True
+    opening_statement: bool = False
 
     @property
     def secrets(self) -> list[str]:
@@ -219,6 +224,11 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         log_level=log_level,
         log_json=reader.flag("LOG_JSON", False),
         max_query_chars=int(reader.number("MAX_QUERY_CHARS", 20_000)),
+        stop_button=reader.flag("STOP_BUTTON", True),
+        feedback_buttons=reader.flag("FEEDBACK_BUTTONS", True),
+        suggested_questions=reader.flag("SUGGESTED_QUESTIONS", True),
+        show_citations=reader.flag("SHOW_CITATIONS", True),
+        opening_statement=reader.flag("OPENING_STATEMENT", False),
     )
 
 

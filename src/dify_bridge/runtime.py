@@ -59,7 +59,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         apps = build_apps(settings, http)
         store = await open_store(settings.database_url)
         try:
-            options = BridgeOptions(max_query_chars=settings.max_query_chars)
+            options = BridgeOptions(
+                max_query_chars=settings.max_query_chars,
+                stop_button=settings.stop_button,
+                feedback_buttons=settings.feedback_buttons,
+                suggested_questions=settings.suggested_questions,
+                show_citations=settings.show_citations,
+                opening_statement=settings.opening_statement,
+            )
             yield Runtime(settings, http, store, Bridge(store, apps, options))
         finally:
             await store.close()
