@@ -89,6 +89,7 @@ class Turn:
         self.app: DifyApp = apps.default
         self.dify_user = incoming.thread_key
         self.stop_requested = False
+        self._dify_told_to_stop = False
         self._prefix = ""
         self._notes: list[str] = []
 
@@ -101,12 +102,18 @@ class Turn:
         if self.stop_requested:
             return False
         self.stop_requested = True
-        if self.result.task_id:
-            try:
-                await self.app.client.stop(self.result.task_id, user=self.dify_user)
-            except DifyError as exc:
-                log.warning("Dify did not take the stop of %s: %s", self.thread_key, exc)
+        await self._tell_dify_to_stop()
         return True
+
+    async def _tell_dify_to_stop(self) -> None:
+        """Once the task id is known (it comes with the first event), tell Dify once."""
+        if self._dify_told_to_stop or not self.result.task_id:
+            return
+        self._dify_told_to_stop = True
+        try:
+            await self.app.client.stop(self.result.task_id, user=self.dify_user)
+        except DifyError as exc:
+            log.warning("Dify did not take the stop of %s: %s", self.thread_key, exc)
 
     async def run(self) -> None:
         query = self.incoming.text.replace("\x00", "").strip()
@@ -193,8 +200,7 @@ class Turn:
             result.message_id = event.message_id or result.message_id
             result.task_id = event.task_id or result.task_id
             if self.stop_requested:
-                if result.task_id:
-                    await self.request_stop_now()
+                await self._tell_dify_to_stop()
                 break
             if isinstance(event, AnswerDelta):
                 result.text += event.text
@@ -214,11 +220,6 @@ class Turn:
             else:
                 continue
             self.writer.update(self._prefix + result.text, status=status, controls=stop)
-
-    async def request_stop_now(self) -> None:
-        """The stop came before Dify named the task: tell Dify now that it is known."""
-        with contextlib.suppress(DifyError):
-            await self.app.client.stop(self.result.task_id, user=self.dify_user)
 
     async def _finish(self) -> None:
         result = self.result
