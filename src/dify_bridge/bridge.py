@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from dify_bridge.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, StoreError
+from dify_bridge.metrics import Metrics
 from dify_bridge.models import Incoming, Reaction, ReplySink
 from dify_bridge.store import Store
 from dify_bridge.turn import (
@@ -38,11 +39,16 @@ log = logging.getLogger(__name__)
 
 class Bridge:
     def __init__(
-        self, store: Store, apps: AppDirectory, options: BridgeOptions | None = None
+        self,
+        store: Store,
+        apps: AppDirectory,
+        options: BridgeOptions | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.apps = apps
         self.options = options or BridgeOptions()
+        self.metrics = metrics or Metrics()
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -65,7 +71,14 @@ class Bridge:
             self._turns.add(task)
         try:
             async with self._thread_turn(incoming.thread_key):
-                turn = Turn(incoming, sink, store=self.store, apps=self.apps, options=self.options)
+                turn = Turn(
+                    incoming,
+                    sink,
+                    store=self.store,
+                    apps=self.apps,
+                    options=self.options,
+                    metrics=self.metrics,
+                )
                 self._live[incoming.thread_key] = turn
                 try:
                     await turn.run()

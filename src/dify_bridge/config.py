@@ -116,6 +116,8 @@ class Settings:
     suggested_questions: bool = True
     show_citations: bool = True
     opening_statement: bool = False
+    metrics_port: int | None = None
+    host: str = "0.0.0.0"
 
     @property
     def secrets(self) -> list[str]:
@@ -229,6 +231,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         suggested_questions=reader.flag("SUGGESTED_QUESTIONS", True),
         show_citations=reader.flag("SHOW_CITATIONS", True),
         opening_statement=reader.flag("OPENING_STATEMENT", False),
+        metrics_port=reader.port("METRICS_PORT", 0) if reader.text("METRICS_PORT") else None,
+        host=host,
     )
 
 

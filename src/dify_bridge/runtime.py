@@ -86,6 +86,10 @@ def platform_adapters(runtime: Runtime) -> list[Adapter]:
         from dify_bridge.adapters.discord import DiscordAdapter
 
         adapters.append(DiscordAdapter(settings.discord, runtime.bridge))
+    if settings.metrics_port is not None:
+        from dify_bridge.ops import OpsServer
+
+        adapters.append(OpsServer(runtime.bridge.metrics, settings.host, settings.metrics_port))
     return adapters
 
 

@@ -18,8 +18,9 @@ from dify_bridge.dify_events import (
     FileProduced,
     MessageEnded,
 )
-from dify_bridge.errors import ConversationNotFound, DifyError
+from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
 from dify_bridge.files import FileRules, file_type
+from dify_bridge.metrics import Metrics
 from dify_bridge.models import (
     Citation,
     Controls,
@@ -78,8 +79,10 @@ class Turn:
         store: Store,
         apps: AppDirectory,
         options: BridgeOptions,
+        metrics: Metrics | None = None,
     ) -> None:
         self.incoming = incoming
+        self.metrics = metrics or Metrics()
         self.sink = sink
         self.store = store
         self.apps = apps
@@ -129,18 +132,47 @@ class Turn:
             return
         with contextlib.suppress(Exception):
             await self.sink.show_thinking()
+        metrics = self.metrics
+        metrics.active_streams.inc()
+        started = time.monotonic()
+        outcome = "answered"
         try:
             await self._answer(query)
+            if self.stop_requested:
+                outcome = "stopped"
         except asyncio.CancelledError:
+            outcome = "interrupted"
             await self._end_with_notice(INTERRUPTED_NOTICE)
             raise
         except DifyError as exc:
+            outcome = "failed"
+            metrics.errors.labels(type(exc).__name__).inc()
+            if isinstance(exc, RateLimited):
+                metrics.rate_limited.labels("dify").inc()
             log.warning("turn in %s failed: %s", self.thread_key, exc)
             await self._end_with_notice(exc.user_notice)
-        except Exception:
+        except Exception as exc:
+            outcome = "failed"
+            metrics.errors.labels(type(exc).__name__).inc()
             log.exception("turn in %s failed unexpectedly", self.thread_key)
             await self._end_with_notice(UNEXPECTED_NOTICE)
         finally:
+            metrics.active_streams.dec()
+            metrics.turns.labels(self.incoming.platform, outcome).inc()
+            if self.result.first_chunk_at is not None:
+                metrics.first_chunk.observe(self.result.first_chunk_at)
+            log.info(
+                "turn %s in %s",
+                outcome,
+                self.thread_key,
+                extra={
+                    "thread_key": self.thread_key,
+                    "conversation_id": self.result.conversation_id,
+                    "message_id": self.result.message_id,
+                    "first_chunk_ms": _ms(self.result.first_chunk_at),
+                    "total_ms": _ms(time.monotonic() - started),
+                },
+            )
             with contextlib.suppress(Exception):
                 await self.sink.clear_thinking()
 
@@ -327,6 +359,10 @@ class Turn:
             await self.sink.post(self.sink.render(text))
         except Exception as exc:
             log.error("could not post a notice: %s", exc)
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 def _thought_status(thought: AgentThought) -> str:
