@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from dify_bridge.models import Controls
 from dify_bridge.pacing import EditBudget
 
+from .slack_blocks import answer_blocks
 from .slack_client import SlackCallFailed, SlackMessageTooLong, call_slack
 from .slack_events import message_key
 from .slack_format import markdown_to_mrkdwn
@@ -87,7 +88,7 @@ class SlackSink:
                 log.info("could not remove the thinking indicator in %s: %s", self._channel, exc)
 
     async def post(self, text: str, *, controls: Controls | None = None) -> str:
-        """Post ``text`` in the thread. Buttons (``controls``) are not shown on Slack yet."""
+        """Post ``text`` in the thread, with the answer buttons ``controls`` asks for."""
         try:
             data = await call_slack(
                 "chat.postMessage",
@@ -95,6 +96,7 @@ class SlackSink:
                     channel=self._channel,
                     thread_ts=self._thread_ts,
                     text=text,
+                    blocks=answer_blocks(text, controls) if controls else None,
                     unfurl_links=False,
                     unfurl_media=False,
                 ),
@@ -112,10 +114,14 @@ class SlackSink:
     async def edit(
         self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
     ) -> None:
+        """Replace the text; ``controls`` None takes any buttons off."""
         ts = self._posted.get(message_key) or message_key.rsplit(":", 1)[-1]
+        # blocks=[] clears buttons an earlier version of the message had
+        blocks = answer_blocks(text, controls) if controls else []
         try:
             await call_slack(
-                "chat.update", self._client.chat_update(channel=self._channel, ts=ts, text=text)
+                "chat.update",
+                self._client.chat_update(channel=self._channel, ts=ts, text=text, blocks=blocks),
             )
         except SlackMessageTooLong:
             log.error(

@@ -27,11 +27,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
-__all__ = ["ApiCall", "FakeMessage", "FakeSlack", "sign_request"]
+__all__ = ["ApiCall", "FakeFile", "FakeMessage", "FakeSlack", "sign_request"]
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
@@ -70,6 +71,33 @@ class FakeMessage:
     deleted: bool = False
     streaming: bool = False
     reactions: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def visible(self) -> str:
+        """What a user reads: the section blocks if there are blocks, else the text."""
+        if not self.blocks:
+            return self.text
+        return "".join(
+            str(block.get("text", {}).get("text", ""))
+            for block in self.blocks
+            if isinstance(block, dict) and block.get("type") == "section"
+        )
+
+    def buttons(self) -> list[dict[str, Any]]:
+        return [
+            element
+            for block in self.blocks or []
+            if isinstance(block, dict) and block.get("type") == "actions"
+            for element in block.get("elements", [])
+        ]
+
+
+@dataclass
+class FakeFile:
+    id: str
+    name: str
+    mimetype: str
+    content: bytes
 
 
 @dataclass
@@ -121,6 +149,9 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.users: dict[str, str] = {"U1": "Alice", "U2": "Bob"}
         self.channels: dict[str, str] = {}
+        self.files: dict[str, FakeFile] = {}
+        self.downloads: list[tuple[str, str]] = []
+        """(file id, token presented) of every download attempt."""
         self.token_revoked = False
         self._ts = itertools.count(1)
         self._events = itertools.count(1)
@@ -141,6 +172,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_get("/api/{method}", self._handle_api)
         app.router.add_get("/socket-mode/{connection}", self._handle_socket)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._handle_download)
         app.router.add_put("/upload/{file_id}", self._handle_upload)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         self._runner = web.AppRunner(app)
@@ -185,7 +217,7 @@ class FakeSlack:
         )
 
     def thread_texts(self, channel: str, thread_ts: str | None) -> list[str]:
-        return [m.text for m in self.thread(channel, thread_ts)]
+        return [m.visible for m in self.thread(channel, thread_ts)]
 
     def reactions_on(self, channel: str, ts: str) -> dict[str, list[str]]:
         return dict(self.messages[(channel, ts)].reactions)
@@ -304,6 +336,71 @@ class FakeSlack:
             event["item_user"] = message.user
         return event
 
+    def add_file(self, name: str, content: bytes, mimetype: str = "text/plain") -> dict[str, Any]:
+        """A file a user shared; returns the file object an event's ``files`` carries."""
+        file = FakeFile(f"F{next(self._ts):08d}", name, mimetype, content)
+        self.files[file.id] = file
+        url = f"{self.base_url}/files-pri/{file.id}/{name}"
+        return {
+            "id": file.id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(content),
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+            "mode": "hosted",
+        }
+
+    def block_action(
+        self, message: FakeMessage, action_id: str, *, user: str = "U1"
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload of a click on one of ``message``'s buttons."""
+        (button,) = [b for b in message.buttons() if b["action_id"] == action_id]
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        }
+        if message.thread_ts:
+            container["thread_ts"] = message.thread_ts
+        return {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": "AFAKE",
+            "token": "legacy-verification-token",
+            "container": container,
+            "trigger_id": f"{next(self._events)}.trigger",
+            "team": {"id": self.team_id, "domain": "fake"},
+            "channel": {"id": message.channel, "name": f"channel-{message.channel.lower()}"},
+            "message": _view(message),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "dify_controls",
+                    "text": button["text"],
+                    "value": button.get("value", ""),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+
+    async def post_action(
+        self, url: str, payload: dict[str, Any], *, secret: str | None = None
+    ) -> tuple[int, str]:
+        """POST an interactive payload the way Slack does (form field ``payload``, signed)."""
+        raw = "payload=" + quote(json.dumps(payload))
+        headers = sign_request(raw, self.signing_secret if secret is None else secret)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=raw.encode(), headers=headers) as response,
+        ):
+            return response.status, await response.text()
+
     async def post_event(
         self,
         url: str,
@@ -332,14 +429,15 @@ class FakeSlack:
         body: dict[str, Any],
         *,
         retry_attempt: int = 0,
+        envelope_type: str = "events_api",
         within: float = 5.0,
     ) -> dict[str, Any]:
-        """Send an ``events_api`` envelope over Socket Mode; return the client's ack."""
+        """Send an envelope (``events_api``, ``interactive``) over Socket Mode; return the ack."""
         await asyncio.wait_for(self.socket_connected.wait(), within)
         envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
-            "type": "events_api",
+            "type": envelope_type,
             "payload": body,
             "accepts_response_payload": False,
             "retry_attempt": retry_attempt,
@@ -379,6 +477,18 @@ class FakeSlack:
             if not self._sockets:
                 self.socket_connected.clear()
         return ws
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        """``url_private``: the bytes with the bot token; Slack's login page without it."""
+        file_id = request.match_info["file_id"]
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        self.downloads.append((file_id, token))
+        file = self.files.get(file_id)
+        if file is None:
+            return web.Response(status=404, text="not found")
+        if token != self.bot_token or self.token_revoked:
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        return web.Response(body=file.content, content_type=file.mimetype)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         await request.read()
@@ -478,9 +588,12 @@ class FakeSlack:
             return self._error("no_text")
         if len(text) > POST_MAX_CHARS:
             return self._error("msg_too_long")
+        blocks = _blocks(args.get("blocks"))
+        if blocks and _invalid_blocks(blocks):
+            return self._error("invalid_blocks")
         thread_ts = args.get("thread_ts") or None
         message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
-        message.blocks = _blocks(args.get("blocks"))
+        message.blocks = blocks
         return {"ok": True, "channel": channel, "ts": message.ts, "message": _view(message)}
 
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -492,10 +605,13 @@ class FakeSlack:
         text = str(args.get("text", "") or "")
         if len(text) > UPDATE_MAX_CHARS:
             return self._error("msg_too_long")
+        blocks = _blocks(args.get("blocks"))
+        if blocks and _invalid_blocks(blocks):
+            return self._error("invalid_blocks")
         if text:
             message.text = text
         if "blocks" in args:
-            message.blocks = _blocks(args.get("blocks"))
+            message.blocks = blocks
         message.edits += 1
         return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
 
@@ -620,6 +736,24 @@ def _blocks(value: Any) -> list[Any] | None:
     return list(parsed) if isinstance(parsed, list) else None
 
 
+def _invalid_blocks(blocks: list[Any]) -> bool:
+    """Block Kit limits Slack enforces (and answers ``invalid_blocks`` for)."""
+    if len(blocks) > 50:
+        return True
+    for block in blocks:
+        if block.get("type") == "section" and len(block["text"]["text"]) > 3000:
+            return True
+        if block.get("type") == "actions":
+            elements = block.get("elements", [])
+            ids = [e.get("action_id") for e in elements]
+            if len(ids) != len(set(ids)) or len(elements) > 25:
+                return True
+            for element in elements:
+                if len(element["text"]["text"]) > 75 or len(element.get("value", "")) > 2000:
+                    return True
+    return False
+
+
 def _view(message: FakeMessage) -> dict[str, Any]:
     view: dict[str, Any] = {
         "type": "message",
@@ -629,4 +763,6 @@ def _view(message: FakeMessage) -> dict[str, Any]:
     }
     if message.thread_ts:
         view["thread_ts"] = message.thread_ts
+    if message.blocks:
+        view["blocks"] = message.blocks
     return view
