@@ -86,11 +86,10 @@ class SqliteStore:
         return cls(db, path)
 
     async def get_thread(self, thread_key: str) -> ThreadRecord | None:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT conversation_id, dify_user, app FROM threads WHERE thread_key = ?",
             (thread_key,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         return ThreadRecord(thread_key, conversation_id=row[0], dify_user=row[1], app=row[2])
@@ -129,12 +128,11 @@ class SqliteStore:
         )
 
     async def get_message(self, message_key: str) -> MessageRecord | None:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT dify_message_id, dify_user, thread_key, app FROM messages"
             " WHERE message_key = ?",
             (message_key,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         return MessageRecord(message_key, row[0], row[1], row[2], row[3])
@@ -229,12 +227,22 @@ class SqliteStore:
                 raise StoreError(f"cannot write to the database: {exc}") from None
         return middle - before, after - middle
 
+    async def _one(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Row | None:
+        """The first row of a query, in one trip to the database thread."""
+        rows = await self._db.execute_fetchall(sql, parameters)
+        return next(iter(rows), None)
+
     async def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         async with self._write_lock:
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.executemany(sql, rows)
-                await self._db.execute("COMMIT")
+                if len(rows) == 1:
+                    # one statement is its own transaction: one trip to the database
+                    # thread instead of three, which is what a busy event loop waits on
+                    await self._db.execute(sql, rows[0])
+                else:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                    await self._db.executemany(sql, rows)
+                    await self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 await self._rollback()
                 raise StoreError(f"cannot write to the database: {exc}") from None
