@@ -24,7 +24,7 @@ class WorkspaceBudgets:
     def for_team(self, team_id: str) -> EditBudget:
         budget = self._budgets.get(team_id)
         if budget is None:
-            budget = self._budgets[team_id] = EditBudget(self._per_minute)
+            budget = self._budgets[team_id] = EditBudget(self._per_minute, clock=self._clock)
         return budget
 
     def on_rate_limited(self, method: str, retry_after: float) -> None:
