@@ -9,7 +9,7 @@ import pytest
 from dify_bridge.adapters.slack import SlackStartFailed
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import FakeSlack
-from tests.slack.conftest import running_slack_bot
+from tests.slack.conftest import eventually, running_slack_bot
 
 
 async def test_socket_mode_acks_envelopes_and_answers_in_the_thread(
@@ -36,6 +36,14 @@ async def test_socket_mode_acks_envelopes_and_answers_in_the_thread(
         ignored = await slack.push_event(slack.event_callback({"type": "team_join"}))
         assert "envelope_id" in ignored
         await bot.answered("C1", event["ts"])
+
+        # a button click arrives as an "interactive" envelope
+        (answer,) = slack.thread("C1", event["ts"])
+        click = slack.block_action(answer, "dify_feedback:like")
+        clicked = await slack.push_event(click, envelope_type="interactive")
+        assert "envelope_id" in clicked
+        (message,) = fake_dify.messages.values()
+        await eventually(lambda: message.rating == "like")
 
     assert slack.thread_texts("C1", event["ts"]) == ["answered over the socket"]
     assert len(fake_dify.chat_requests) == 1
