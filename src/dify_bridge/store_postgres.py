@@ -62,7 +62,13 @@ More turns wait for a free one; none is dropped."""
 _NOW = "extract(epoch FROM clock_timestamp())"
 _MIGRATION_LOCK = 0x64696679_62726467  # "difybrdg": one replica migrates at a time
 _PURGE_EVERY = 500
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection killed mid-operation
+    OSError,
+    TimeoutError,
+)
 
 
 class PostgresStore:
