@@ -154,27 +154,35 @@ async def test_store_read_only_or_locked_is_one_clear_error(tmp_path: Path) -> N
         holder.close()
 
 
-async def test_sigkill_mid_turn_keeps_the_confirmed_mapping(
-    fake_dify: FakeDify, tmp_path: Path
-) -> None:
-    fake_dify.script([f"w{i} " for i in range(400)], delay=0.02)
-    env = {"DIFY_API_URL": fake_dify.url, "DIFY_API_KEY": "app-test"}
+async def demo_answering(
+    cwd: Path, env: dict[str, str], question: bytes
+) -> asyncio.subprocess.Process:
+    """A ``dify-bridge demo --dify`` process that is in the middle of answering ``question``."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "dify_bridge",
         "demo",
         "--dify",
-        cwd=tmp_path,
+        cwd=cwd,
         env=CLEAN_ENV | env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(b"first question\n")
+    process.stdin.write(question + b"\n")
     await process.stdin.drain()
     await asyncio.wait_for(process.stdout.readuntil(b"w3 "), 30)
+    return process
+
+
+async def test_sigkill_mid_turn_keeps_the_confirmed_mapping(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    fake_dify.script([f"w{i} " for i in range(400)], delay=0.02)
+    env = {"DIFY_API_URL": fake_dify.url, "DIFY_API_KEY": "app-test"}
+    process = await demo_answering(tmp_path, env, b"first question")
     process.send_signal(signal.SIGKILL)
     await process.wait()
     (conversation,) = fake_dify.conversations.values()
@@ -193,22 +201,8 @@ async def test_sigterm_lets_answers_finish_or_marks_them_interrupted(
         "DIFY_API_KEY": "app-test",
         "SHUTDOWN_GRACE_SECONDS": "0.5",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dify_bridge",
-        "demo",
-        "--dify",
-        cwd=tmp_path,
-        env=CLEAN_ENV | env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(b"long one\n")
-    await process.stdin.drain()
-    await asyncio.wait_for(process.stdout.readuntil(b"w3 "), 30)
+    process = await demo_answering(tmp_path, env, b"long one")
+    assert process.stdout is not None
     process.send_signal(signal.SIGTERM)
     rest = await asyncio.wait_for(process.stdout.read(), 30)
     assert await asyncio.wait_for(process.wait(), 30) == 0

@@ -180,37 +180,38 @@ class DifyClient:
 
     async def upload_file(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
         """Upload a file as ``user`` (the file belongs to that user); return its id."""
-        try:
-            response = await self._http.post(
-                f"{self._base}/files/upload",
-                headers=self._headers,
-                data={"user": user},
-                files={"file": (name, data, mime_type or "application/octet-stream")},
-            )
-        except httpx.HTTPError as exc:
-            raise DifyUnavailable(f"file upload to Dify failed: {_describe(exc)}") from None
-        if response.status_code >= 400:
-            raise _error_from_response(response)
-        file_id = response.json().get("id")
+        body = await self._post_file("/files/upload", name, mime_type, data, user=user)
+        file_id = body.get("id")
         if not isinstance(file_id, str):
             raise DifyUnavailable("Dify's upload answer has no file id")
         return file_id
 
     async def audio_to_text(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
         """Transcribe speech (mp3, m4a, wav, webm, mp4, mpeg, mpga; at most 15 MB)."""
+        body = await self._post_file("/audio-to-text", name, mime_type, data, user=user)
+        text = body.get("text")
+        return text if isinstance(text, str) else ""
+
+    async def _post_file(
+        self, path: str, name: str, mime_type: str, data: bytes, *, user: str
+    ) -> dict[str, Any]:
+        """A multipart upload (one file and the user), never retried: uploads are not idempotent."""
         try:
             response = await self._http.post(
-                f"{self._base}/audio-to-text",
+                f"{self._base}{path}",
                 headers=self._headers,
                 data={"user": user},
                 files={"file": (name, data, mime_type or "application/octet-stream")},
             )
         except httpx.HTTPError as exc:
-            raise DifyUnavailable(f"speech-to-text request failed: {_describe(exc)}") from None
+            raise DifyUnavailable(f"upload to Dify {path} failed: {_describe(exc)}") from None
         if response.status_code >= 400:
             raise _error_from_response(response)
-        text = response.json().get("text")
-        return text if isinstance(text, str) else ""
+        try:
+            body = response.json()
+        except ValueError:
+            raise DifyUnavailable(f"Dify {path} answered with something that is not JSON") from None
+        return body if isinstance(body, dict) else {}
 
     async def text_to_audio(self, *, user: str, message_id: str = "", text: str = "") -> bytes:
         """Spoken audio (mp3) of an answer, by ``message_id`` or ``text``."""
