@@ -42,7 +42,7 @@ __all__ = ["SlackListeners"]
 log = logging.getLogger(__name__)
 
 FEEDBACK_THANKS = "Thanks, your feedback was sent."
-MAX_REMEMBERED_CLICKS = 10_000
+MAX_REMEMBERED = 10_000
 
 
 class SlackListeners:
@@ -64,6 +64,8 @@ class SlackListeners:
         self._directory = SlackDirectory(client)
         self._files = SlackFiles(settings.bot_token.value, settings.api_url)
         self._asked: set[tuple[str, str, str, str]] = set()
+        self._engaged: set[str] = set()
+        """Threads this process has started answering; the store knows them a moment later."""
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_mention)
@@ -96,10 +98,13 @@ class SlackListeners:
             return
         # in channels a mention of a new thread arrives as app_mention; here only known threads
         if not message.is_dm and (
-            message.thread_ts is None or not await self._bridge.is_tracked(message.thread_key)
+            message.thread_ts is None or not await self._follows(message.thread_key)
         ):
             return
         await self._answer(message)
+
+    async def _follows(self, thread_key: str) -> bool:
+        return thread_key in self._engaged or await self._bridge.is_tracked(thread_key)
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
         found = parse_reaction(body, await self._identity())
@@ -147,7 +152,7 @@ class SlackListeners:
         if clicked in self._asked:
             log.info("suggestion already asked in %s; ignoring the repeat click", click.channel)
             return
-        if len(self._asked) >= MAX_REMEMBERED_CLICKS:
+        if len(self._asked) >= MAX_REMEMBERED:
             self._asked.clear()
         self._asked.add(clicked)
         name = await self._directory.user_name(click.user) or "Someone"
@@ -211,6 +216,9 @@ class SlackListeners:
                 route_scopes=(f"slack:{message.channel}", f"slack:{message.team_id}"),
                 attachments=self._files.fetchable(message.attachments),
             )
+            if len(self._engaged) >= MAX_REMEMBERED:
+                self._engaged.clear()
+            self._engaged.add(message.thread_key)
             sink = SlackSink(
                 self._client,
                 team_id=message.team_id,

@@ -182,3 +182,20 @@ async def test_speaker_names_are_looked_up_once(slack_bot: SlackBot):
 
     assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U1"]
     assert [r["query"] for r in slack_bot.dify.chat_requests][-1] == "Alice: three"
+
+
+async def test_a_follow_up_sent_before_dify_answered_the_mention_is_not_lost(
+    slack_bot: SlackBot,
+):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    dify.fail_next(429, "too_many_requests", retry_after=0.5)  # Dify is slow to start
+    mention = slack.user_message("C1", "first", mention=True, event_type="app_mention")
+    await slack_bot.send(mention)
+    follow_up = slack.user_message("C1", "and second", thread_ts=mention["ts"])
+    await slack_bot.send(follow_up)
+
+    await slack_bot.answered("C1", follow_up["ts"])
+
+    queries = [r["query"] for r in dify.chat_requests]  # the refused first try included
+    assert queries == ["Alice: first", "Alice: first", "Alice: and second"]
+    assert len(slack.thread_texts("C1", mention["ts"])) == 2
