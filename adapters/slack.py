@@ -43,7 +43,6 @@ class SlackAdapter:
 
     def __init__(self, settings: SlackSettings, bridge: Bridge) -> None:
         self._settings = settings
-        self._bridge = bridge
         self._budgets = WorkspaceBudgets(settings.edits_per_minute)
         self._client = make_web_client(
             settings.bot_token.value,
