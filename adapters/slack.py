@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import SlackSettings
 from dify_bridge.errors import BridgeError
+from dify_bridge.ops import add_ops_routes
 
 from .slack_budgets import WorkspaceBudgets
 from .slack_client import SlackCallFailed, call_slack, make_web_client
@@ -29,7 +30,6 @@ __all__ = ["SlackAdapter", "SlackStartFailed"]
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 
 
 class SlackStartFailed(BridgeError):
@@ -43,11 +43,12 @@ class SlackAdapter:
 
     def __init__(self, settings: SlackSettings, bridge: Bridge) -> None:
         self._settings = settings
+        self._metrics = bridge.metrics
         self._budgets = WorkspaceBudgets(settings.edits_per_minute)
         self._client = make_web_client(
             settings.bot_token.value,
             settings.api_url,
-            on_rate_limited=self._budgets.on_rate_limited,
+            on_rate_limited=self._on_rate_limited,
         )
         self._app = AsyncApp(
             name="dify-bridge",
@@ -138,7 +139,7 @@ class SlackAdapter:
     async def _serve_http(self) -> None:
         app = web.Application()
         app.router.add_post(EVENTS_PATH, self._handle_events)
-        app.router.add_get(HEALTH_PATH, self._handle_health)
+        add_ops_routes(app, self._metrics, lambda: self._ready)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
@@ -148,10 +149,9 @@ class SlackAdapter:
         response = await self._app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
-    async def _handle_health(self, request: web.Request) -> web.Response:
-        if self._ready:
-            return web.json_response({"ok": True})
-        return web.json_response({"ok": False}, status=503)
+    def _on_rate_limited(self, method: str, retry_after: float) -> None:
+        self._metrics.rate_limited.labels("slack").inc()
+        self._budgets.on_rate_limited(method, retry_after)
 
     async def _identity(self) -> BotIdentity:
         if self._bot is None:

@@ -1,0 +1,48 @@
+"""Operations in HTTP mode: /metrics beside /slack/events, Slack's 429s counted."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.slack.conftest import SlackBot
+
+
+async def get(port: int, path: str) -> tuple[int, str, str]:
+    url = f"http://127.0.0.1:{port}{path}"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, response.headers.get("Content-Type", ""), await response.text()
+
+
+def sample(page: str, name: str) -> float:
+    """The value of one sample line (``name`` includes its labels) of a metrics page."""
+    for line in page.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} is not on the metrics page:\n{page}")
+
+
+async def test_metrics_are_served_on_the_events_port_and_count_answers(slack_bot: SlackBot):
+    await slack_bot.ask("C1", "hello")
+
+    status, content_type, page = await get(slack_bot.adapter.port, "/metrics")
+
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert sample(page, 'dify_bridge_turns_total{outcome="answered",platform="slack"}') == 1
+
+
+async def test_slack_429s_are_counted_as_rate_limited(slack_bot: SlackBot):
+    slack = slack_bot.slack
+    slack.fail_next("chat.postMessage", 2, retry_after=0)
+
+    await slack_bot.ask("C1", "hello")
+
+    refused = [c for c in slack.calls_to("chat.postMessage") if c.status == 429]
+    assert len(refused) == 2, "the fake should have refused the first two posts"
+    _, _, page = await get(slack_bot.adapter.port, "/metrics")
+    assert sample(page, 'dify_bridge_rate_limited_total{service="slack"}') == 2
+
+
+async def test_health_answers_beside_metrics(slack_bot: SlackBot):
+    status, _, body = await get(slack_bot.adapter.port, "/healthz")
+    assert status == 200 and body.strip() == "ok"
