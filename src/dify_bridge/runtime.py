@@ -66,6 +66,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 suggested_questions=settings.suggested_questions,
                 show_citations=settings.show_citations,
                 opening_statement=settings.opening_statement,
+                voice_replies=settings.voice_replies,
             )
             yield Runtime(settings, http, store, Bridge(store, apps, options))
         finally:

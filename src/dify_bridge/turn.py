@@ -17,6 +17,7 @@ from dify_bridge.dify_events import (
     AnswerReplaced,
     FileProduced,
     MessageEnded,
+    TtsAudio,
 )
 from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
 from dify_bridge.files import FileRules, file_type
@@ -30,6 +31,7 @@ from dify_bridge.models import (
     ThreadRecord,
 )
 from dify_bridge.store import Store
+from dify_bridge.voice import AudioSink, spoken_answer, wants_voice
 from dify_bridge.writer import ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ class BridgeOptions:
     feedback_buttons: bool = True
     suggested_questions: bool = True
     opening_statement: bool = False
+    voice_replies: str = "off"
+    """``VOICE_REPLIES``: off, auto (when the app has text to speech) or always."""
 
 
 @dataclass
@@ -65,6 +69,8 @@ class TurnResult:
     task_id: str = ""
     citations: list[Citation] = field(default_factory=list)
     files: list[FileProduced] = field(default_factory=list)
+    speech: list[str] = field(default_factory=list)
+    """Base64 ``tts_message`` pieces, when the app streams its spoken answer."""
     first_chunk_at: float | None = None
 
 
@@ -175,6 +181,8 @@ class Turn:
             )
             with contextlib.suppress(Exception):
                 await self.sink.clear_thinking()
+        if outcome == "answered":
+            await self._speak()  # only now: the text never waits for the audio
 
     async def _answer(self, query: str) -> None:
         record = await self.store.get_thread(self.thread_key)
@@ -249,6 +257,9 @@ class Turn:
             elif isinstance(event, MessageEnded):
                 result.citations = list(event.citations)
                 continue
+            elif isinstance(event, TtsAudio):
+                result.speech.append(event.audio)
+                continue
             else:
                 continue
             self.writer.update(self._prefix + result.text, status=status, controls=stop)
@@ -267,6 +278,27 @@ class Turn:
             final += "\n\n" + "\n".join(f"_({note})_" for note in self._notes)
         keys = await self.writer.finish(final, controls=await self._final_controls())
         await self._remember(keys)
+
+    async def _speak(self) -> None:
+        """After the final text: the spoken answer as a file, when voice replies are on."""
+        sink = self.sink
+        if self.stop_requested or not self.result.message_id or not isinstance(sink, AudioSink):
+            return
+        if not wants_voice(self.options.voice_replies, await self.app.parameters()):
+            return
+        try:
+            audio = await spoken_answer(
+                self.app,
+                message_id=self.result.message_id,
+                user=self.dify_user,
+                streamed=self.result.speech,
+            )
+            if audio:
+                await sink.post_audio("answer.mp3", audio, "audio/mpeg")
+        except DifyError as exc:
+            log.warning("no spoken answer in %s: %s", self.thread_key, exc)
+        except Exception as exc:
+            log.warning("could not post the spoken answer in %s: %s", self.thread_key, exc)
 
     async def _final_controls(self) -> Controls | None:
         if not self.result.message_id:

@@ -383,6 +383,8 @@ class FakeDify:
         self.max_concurrent_streams: int | None = None
         #: Every TTS request body, in order.
         self.tts_requests: list[dict[str, Any]] = []
+        #: Every recording sent to ``/audio-to-text`` (``user`` is the sender), in order.
+        self.transcriptions: list[FakeFile] = []
 
         self._scripts: deque[ScriptedAnswer] = deque()
         self._failures: deque[_Failure] = deque()
@@ -1398,7 +1400,19 @@ class FakeDify:
             if exc.code == "no_file_uploaded":
                 raise _ApiError(400, "no_audio_uploaded", "Please upload your audio.") from exc
             raise
-        self._require_user(user)
+        user = self._require_user(user)
+        self.transcriptions.append(
+            FakeFile(
+                id=str(uuid.uuid4()),
+                name=name,
+                size=len(data),
+                extension=name.rsplit(".", 1)[1].lower() if "." in name else "",
+                mime_type=content_type,
+                user=user,
+                api_key=self._key(request),
+                content=data,
+            )
+        )
         if not (self.parameters.get("speech_to_text") or {}).get("enabled"):
             raise _ApiError(400, "invalid_param", "Speech to text is not enabled")
         extension = name.rsplit(".", 1)[1].lower() if "." in name else ""
