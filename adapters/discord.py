@@ -9,6 +9,11 @@
   sees anything.
 * Every message carries ``discord-msg:{id}`` as its event key, so a MESSAGE_CREATE
   that the gateway replays after a RESUME is never answered twice.
+* Attachments reach Dify as files when the app takes them; a voice message or an
+  audio file becomes the question through :mod:`dify_bridge.voice`.
+* Buttons under answers (Stop, 👍/👎, suggested questions) and the slash commands
+  ``/new`` and ``/status`` arrive as interactions, acknowledged at once; a 🛑
+  reaction on an answer stops it too.
 
 Connecting (and pointing discord.py at ``DISCORD_API_URL``/``DISCORD_GATEWAY_URL``)
 is :mod:`dify_bridge.adapters.discord_client`'s job.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,11 +35,16 @@ from dify_bridge.adapters.discord_client import (
     DiscordConnection,
     DiscordUnavailable,
 )
-from dify_bridge.adapters.discord_sink import DiscordSink
+from dify_bridge.adapters.discord_commands import COMMANDS, new_reply, status_reply
+from dify_bridge.adapters.discord_sink import NO_MENTIONS, DiscordSink
 from dify_bridge.adapters.discord_text import (
+    STOP_EMOJI,
     event_key,
+    interaction_event_key,
     message_key,
     name_user_mentions,
+    neutralise_mentions,
+    parse_custom_id,
     rating_for,
     strip_bot_mention,
     thread_key,
@@ -41,7 +52,8 @@ from dify_bridge.adapters.discord_text import (
 )
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import DiscordSettings
-from dify_bridge.models import Attachment, Incoming, Reaction
+from dify_bridge.models import ActionKind, Attachment, Incoming, Rating, Reaction
+from dify_bridge.voice import is_audio, voice_turn
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +79,17 @@ class _Place:
     @property
     def home_channel(self) -> int:
         return self.parent_id if self.parent_id is not None else self.channel_id
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """A DM or guild thread the bot answers in, with what an :class:`Incoming` needs."""
+
+    key: str
+    channel_id: int
+    guild_id: int | None
+    channel_name: str
+    scopes: tuple[str, ...]
 
 
 _AnyChannel = (
@@ -111,8 +134,19 @@ class DiscordAdapter:
         return client
 
     async def start(self) -> None:
-        """Log in, connect, and return once READY (guilds included) has arrived."""
+        """Log in, connect, register the slash commands; return once READY has arrived."""
         await self._connection.start()
+        await self._register_commands()
+
+    async def _register_commands(self) -> None:
+        client = self.client
+        if client.application_id is None:
+            log.warning("Discord named no application id: /new and /status not registered")
+            return
+        try:
+            await client.http.bulk_upsert_global_commands(client.application_id, list(COMMANDS))
+        except discord.HTTPException as exc:
+            log.warning("could not register the /new and /status commands: %s", exc)
 
     async def stop(self) -> None:
         await self._connection.stop()
@@ -120,6 +154,8 @@ class DiscordAdapter:
     # ------------------------------------------------------------------ messages
 
     async def on_message(self, message: discord.Message) -> None:
+        if self._connection.client is None:
+            return  # stopping: events still in flight are dropped
         try:
             await self._handle_message(message)
         except discord.Forbidden as exc:
@@ -194,25 +230,62 @@ class DiscordAdapter:
         text = strip_bot_mention(message.content, me.id)
         names = {u.id: u.display_name for u in message.mentions if u.id != me.id}
         guild_id = message.guild.id if message.guild is not None else None
-        incoming = Incoming(
-            platform="discord",
-            thread_key=key,
+        conversation = _Conversation(key, channel_id, guild_id, channel_name, scopes)
+        incoming = self._incoming(
+            conversation,
             text=name_user_mentions(text, names),
-            user_id=str(message.author.id),
-            event_keys=(event_key(message.id),),
-            user_name=message.author.display_name,
-            channel_id=str(channel_id),
-            channel_name=channel_name,
-            thread_url=f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}",
-            shared=message.guild is not None,
-            route_scopes=scopes,
-            attachments=tuple(
-                Attachment(a.filename, a.content_type or "", a.size, a.url)
-                for a in message.attachments
-            ),
+            author=message.author,
+            event=event_key(message.id),
+            attachments=tuple(_attachment(a, message.flags.voice) for a in message.attachments),
         )
-        channel = self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        await self._deliver(conversation, incoming)
+
+    def _incoming(
+        self,
+        conversation: _Conversation,
+        *,
+        text: str,
+        author: discord.User | discord.Member,
+        event: str,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> Incoming:
+        guild_id = conversation.guild_id
+        url = f"https://discord.com/channels/{guild_id or '@me'}/{conversation.channel_id}"
+        return Incoming(
+            platform="discord",
+            thread_key=conversation.key,
+            text=text,
+            user_id=str(author.id),
+            event_keys=(event,),
+            user_name=author.display_name,
+            channel_id=str(conversation.channel_id),
+            channel_name=conversation.channel_name,
+            thread_url=url,
+            shared=guild_id is not None,
+            route_scopes=conversation.scopes,
+            attachments=attachments,
+        )
+
+    async def _deliver(self, conversation: _Conversation, incoming: Incoming) -> None:
+        """Hand one question to the bridge; a recording is transcribed into the question first."""
+        channel = self.client.get_partial_messageable(
+            conversation.channel_id, guild_id=conversation.guild_id
+        )
         sink = DiscordSink(channel, reaction_hints=self._settings.reaction_hints)
+        if any(is_audio(a) for a in incoming.attachments):
+            await sink.show_thinking()
+            try:
+                bridge = self._bridge
+                voice = await voice_turn(incoming, store=bridge.store, apps=bridge.apps)
+            finally:
+                await sink.clear_thinking()
+            if voice.skip:
+                return
+            line = f"⚠️ {voice.notice}" if voice.notice else voice.echo
+            await channel.send(neutralise_mentions(line)[:2000], allowed_mentions=NO_MENTIONS)
+            if voice.notice:
+                return
+            incoming = voice.incoming
         await self._bridge.handle_message(incoming, sink)
 
     def _mentions_me(self, message: discord.Message, my_id: int) -> bool:
@@ -268,7 +341,8 @@ class DiscordAdapter:
         if me is None or payload.user_id == me.id:
             return
         rating = rating_for(payload.emoji.name)
-        if rating is None:
+        stop = added and payload.emoji.name == STOP_EMOJI
+        if rating is None and not stop:
             return
         if payload.guild_id is None:
             if not self._access.allows_dm():
@@ -295,12 +369,118 @@ class DiscordAdapter:
                 [role.id for role in member.roles] if member is not None else None
             ):
                 return
+        key = message_key(payload.channel_id, payload.message_id)
+        if stop:
+            await self._bridge.stop_answer(message_key=key)
+            return
         reaction = Reaction(
-            message_key=message_key(payload.channel_id, payload.message_id),
-            rating=rating if added else None,
-            user_id=str(payload.user_id),
+            message_key=key, rating=rating if added else None, user_id=str(payload.user_id)
         )
         await self._bridge.handle_reaction(reaction)
+
+    # ------------------------------------------------------------------ interactions
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        try:
+            if interaction.type is discord.InteractionType.component:
+                await self._on_button(interaction)
+            elif interaction.type is discord.InteractionType.application_command:
+                await self._on_command(interaction)
+        except discord.HTTPException as exc:
+            log.warning("Discord refused a call for interaction %s: %s", interaction.id, exc)
+        except Exception:
+            log.exception("interaction %s could not be handled", interaction.id)
+
+    async def _on_button(self, interaction: discord.Interaction) -> None:
+        data: Mapping[str, object] = interaction.data or {}
+        action = parse_custom_id(str(data.get("custom_id", "")))
+        if action is None or interaction.message is None or interaction.channel_id is None:
+            return
+        # acknowledged before anything else: Discord shows a failure after 3 s
+        await interaction.response.defer()
+        conversation = await self._conversation_of(interaction)
+        if conversation is None:
+            return
+        kind, argument = action
+        key = message_key(interaction.channel_id, interaction.message.id)
+        if kind is ActionKind.STOP:
+            await self._bridge.stop_answer(message_key=key)
+        elif kind is ActionKind.FEEDBACK:
+            reaction = Reaction(key, Rating(argument), str(interaction.user.id))
+            await self._bridge.handle_reaction(reaction)
+        else:
+            channel = self.client.get_partial_messageable(
+                conversation.channel_id, guild_id=conversation.guild_id
+            )
+            asked = f"💬 {interaction.user.display_name}: {argument}"
+            await channel.send(neutralise_mentions(asked), allowed_mentions=NO_MENTIONS)
+            incoming = self._incoming(
+                conversation,
+                text=argument,
+                author=interaction.user,
+                event=interaction_event_key(interaction.id),
+            )
+            await self._deliver(conversation, incoming)
+
+    async def _on_command(self, interaction: discord.Interaction) -> None:
+        data: Mapping[str, object] = interaction.data or {}
+        name = str(data.get("name", ""))
+        if name not in ("new", "status"):
+            return
+        conversation = await self._conversation_of(interaction)
+        if conversation is None:
+            await interaction.response.send_message(
+                "I do not answer here.", ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        store = self._bridge.store
+        if name == "new":
+            in_dm = conversation.guild_id is None
+            if in_dm:
+                await store.forget_thread(conversation.key)
+            text = new_reply(in_dm=in_dm)
+        else:
+            record = await store.get_thread(conversation.key)
+            app = (
+                self._bridge.apps.get(record.app)
+                if record is not None
+                else self._bridge.apps.for_scopes(conversation.scopes)
+            )
+            text = await status_reply(record, app)
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _conversation_of(self, interaction: discord.Interaction) -> _Conversation | None:
+        """The conversation an interaction happened in, if the allow-lists let it through."""
+        channel_id = interaction.channel_id
+        if channel_id is None:
+            return None
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            if not self._access.allows_dm():
+                return None
+            return _Conversation(
+                thread_key(None, channel_id), channel_id, None, "DM", (f"discord:{channel_id}",)
+            )
+        place = await self._place(
+            self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        )
+        roles = getattr(interaction.user, "roles", None)
+        role_ids = [role.id for role in roles] if roles is not None else None
+        allowed = self._access.allows_place(guild_id, (place.channel_id, place.home_channel))
+        if not allowed or not self._access.allows_roles(role_ids):
+            return None
+        scopes = (f"discord:{place.home_channel}", f"discord:guild:{guild_id}")
+        return _Conversation(
+            thread_key(guild_id, place.channel_id), place.channel_id, guild_id, place.name, scopes
+        )
+
+
+def _attachment(attachment: discord.Attachment, voice_message: bool) -> Attachment:
+    """A user's file; ``fetch`` downloads it from Discord's CDN when the bridge needs it."""
+    mime = attachment.content_type or ("audio/ogg" if voice_message else "")
+    return Attachment(
+        attachment.filename, mime, attachment.size, attachment.url, fetch=attachment.read
+    )
 
 
 __all__ = ["PRIVILEGED_INTENTS_HELP", "DiscordAdapter", "DiscordUnavailable"]

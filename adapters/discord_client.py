@@ -37,13 +37,16 @@ class DiscordUnavailable(BridgeError):
 
 
 class DiscordEvents(Protocol):
-    """What the client hands on: messages and raw reactions (they work with an empty cache)."""
+    """What the client hands on: messages, raw reactions (they work with an empty cache)
+    and interactions (button clicks, slash commands)."""
 
     async def on_message(self, message: discord.Message) -> None: ...
 
     async def on_reaction(
         self, payload: discord.RawReactionActionEvent, *, added: bool
     ) -> None: ...
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None: ...
 
 
 def point_discord_py_at(api_url: str, gateway_url: str) -> None:
@@ -84,6 +87,9 @@ class BridgeClient(discord.Client):
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         await self._events.on_reaction(payload, added=False)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self._events.on_interaction(interaction)
 
 
 class DiscordConnection:

@@ -3,12 +3,17 @@
 Posts and edits go through discord.py, which waits on 429s itself; the edit
 interval keeps one answer well inside Discord's per-channel edit bucket
 (about 5 edits per 5 s), so those waits should not happen at all.
+
+:class:`~dify_bridge.models.Controls` become buttons (a Stop button while the
+answer streams, 👍/👎 and suggested questions once it is final); clicks come
+back as interactions that :mod:`dify_bridge.adapters.discord` answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 
 import discord
@@ -17,11 +22,14 @@ from dify_bridge.adapters.discord_text import (
     DISLIKE_EMOJI,
     LIKE_EMOJI,
     MAX_MESSAGE_LEN,
+    button_label,
+    feedback_custom_id,
     message_key,
     neutralise_mentions,
     parse_message_key,
+    suggestion_custom_id,
 )
-from dify_bridge.models import Controls
+from dify_bridge.models import ActionKind, Controls, Rating
 from dify_bridge.pacing import EditBudget
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,11 @@ class DiscordSink:
             await self._add_hints(self.posted[-1])
 
     async def post(self, text: str, *, controls: Controls | None = None) -> str:
-        message = await self._channel.send(text, allowed_mentions=NO_MENTIONS)
+        view = controls_view(controls)
+        if view is None:
+            message = await self._channel.send(text, allowed_mentions=NO_MENTIONS)
+        else:
+            message = await self._channel.send(text, allowed_mentions=NO_MENTIONS, view=view)
         key = message_key(self._channel.id, message.id)
         self.posted.append(key)
         return key
@@ -82,7 +94,15 @@ class DiscordSink:
     ) -> None:
         _, message_id = parse_message_key(message_key)
         partial = self._channel.get_partial_message(message_id)
-        await partial.edit(content=text, allowed_mentions=NO_MENTIONS)
+        # view=None sends an empty component list: buttons no longer wanted disappear
+        await partial.edit(content=text, allowed_mentions=NO_MENTIONS, view=controls_view(controls))
+
+    async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
+        """The spoken answer as a file in a message of its own, under the text."""
+        message = await self._channel.send(
+            file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
+        )
+        return message_key(self._channel.id, message.id)
 
     async def _keep_typing(self) -> None:
         while True:
@@ -102,4 +122,50 @@ class DiscordSink:
             log.info("could not add rating hints to %s: %s", key, exc)
 
 
-__all__ = ["DiscordSink"]
+def controls_view(controls: Controls | None) -> discord.ui.View | None:
+    """The buttons of ``controls`` (None when there are none).
+
+    The view is stopped before it is sent: discord.py then keeps no per-message
+    state for it (``timeout=None`` views would otherwise pile up for ever), and
+    the adapter answers every click from ``on_interaction`` by ``custom_id``.
+    """
+    if not controls:
+        return None
+    view = discord.ui.View(timeout=None)
+    if controls.stop:
+        view.add_item(
+            discord.ui.Button(
+                label="Stop",
+                emoji="⏹️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=ActionKind.STOP.value,
+            )
+        )
+    if controls.feedback:
+        for rating, emoji in ((Rating.LIKE, LIKE_EMOJI), (Rating.DISLIKE, DISLIKE_EMOJI)):
+            view.add_item(
+                discord.ui.Button(
+                    emoji=emoji,
+                    style=discord.ButtonStyle.secondary,
+                    custom_id=feedback_custom_id(rating),
+                )
+            )
+    seen: set[str] = set()
+    for question in controls.suggestions[:20]:  # rows 1-4 hold 5 buttons each
+        custom_id = suggestion_custom_id(question)
+        if custom_id in seen:  # custom ids must be unique within a message
+            continue
+        seen.add(custom_id)
+        view.add_item(
+            discord.ui.Button(
+                label=button_label(question),
+                style=discord.ButtonStyle.primary,
+                custom_id=custom_id,
+                row=min(1 + (len(seen) - 1) // 5, 4),
+            )
+        )
+    view.stop()
+    return view
+
+
+__all__ = ["DiscordSink", "controls_view"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from dify_bridge.models import Rating
+from dify_bridge.models import ActionKind, Rating
 
 MAX_MESSAGE_LEN = 2000
 """Discord's limit for the content of one message."""
@@ -23,6 +23,13 @@ _MENTION_OPEN = re.compile(r"<@([!&]?\d)")
 _RATINGS = {"👍": Rating.LIKE, "👎": Rating.DISLIKE}
 LIKE_EMOJI = "👍"
 DISLIKE_EMOJI = "👎"
+STOP_EMOJI = "🛑"
+
+MAX_CUSTOM_ID = 100
+MAX_BUTTON_LABEL = 80
+_SUGGESTED_PREFIX = ActionKind.SUGGESTED.value + ":"
+MAX_SUGGESTION_ID = MAX_CUSTOM_ID - len(_SUGGESTED_PREFIX)
+"""Characters of a suggested question that fit in its button's ``custom_id`` (85)."""
 
 
 def thread_key(guild_id: int | None, channel_id: int) -> str:
@@ -90,17 +97,61 @@ def rating_for(emoji_name: str | None) -> Rating | None:
     return _RATINGS.get(emoji_name[0])
 
 
+def feedback_custom_id(rating: Rating) -> str:
+    return f"{ActionKind.FEEDBACK.value}:{rating.value}"
+
+
+def suggestion_custom_id(question: str) -> str:
+    return _SUGGESTED_PREFIX + question[:MAX_SUGGESTION_ID]
+
+
+def button_label(text: str) -> str:
+    """A button label within Discord's 80 characters, cut with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_BUTTON_LABEL else text[: MAX_BUTTON_LABEL - 1] + "…"
+
+
+def parse_custom_id(custom_id: str) -> tuple[ActionKind, str] | None:
+    """``(kind, argument)`` of one of the bridge's buttons; None for anything else.
+
+    ``dify_stop`` has no argument, ``dify_feedback:like`` the rating, and
+    ``dify_suggested:<question>`` the question (its first 85 characters).
+    """
+    name, _, argument = custom_id.partition(":")
+    try:
+        kind = ActionKind(name)
+    except ValueError:
+        return None
+    if kind is ActionKind.FEEDBACK and argument not in (r.value for r in Rating):
+        return None
+    if kind is ActionKind.SUGGESTED and not argument.strip():
+        return None
+    return kind, argument
+
+
+def interaction_event_key(interaction_id: int) -> str:
+    """Dedupe key of a button click that asks a question."""
+    return f"discord-interaction:{interaction_id}"
+
+
 __all__ = [
     "DISLIKE_EMOJI",
     "LIKE_EMOJI",
     "MAX_MESSAGE_LEN",
+    "MAX_SUGGESTION_ID",
+    "STOP_EMOJI",
+    "button_label",
     "event_key",
+    "feedback_custom_id",
+    "interaction_event_key",
     "message_key",
     "name_user_mentions",
     "neutralise_mentions",
+    "parse_custom_id",
     "parse_message_key",
     "rating_for",
     "strip_bot_mention",
+    "suggestion_custom_id",
     "thread_key",
     "thread_name",
 ]

@@ -20,6 +20,9 @@ class _NoEvents:
     async def on_reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
         pass
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        pass
+
 
 def _connection(fake: FakeDiscord) -> DiscordConnection:
     settings = DiscordSettings(

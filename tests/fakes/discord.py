@@ -18,7 +18,11 @@ Bind it on 127.0.0.1 with an ephemeral port and point the client at
   ``compression.zstd`` is importable, so the same module is there for the fake).
 
 Everything a user would see is kept: :meth:`FakeDiscord.contents` gives the current text
-of a channel's messages. Every REST call is recorded in :attr:`FakeDiscord.calls`.
+of a channel's messages, :meth:`FakeDiscord.buttons` the buttons under a message, and files
+the bot sends are kept with their bytes. Users can attach files (served without a token at
+``/attachments/...`` on the same port, like Discord's CDN), click buttons and run slash
+commands (INTERACTION_CREATE); the bot's interaction callbacks, follow-ups and command
+registrations are recorded. Every REST call is recorded in :attr:`FakeDiscord.calls`.
 """
 
 from __future__ import annotations
@@ -87,7 +91,29 @@ class RestCall:
     status: int = 0
 
 
+@dataclass
+class FakeFile:
+    """A file on a message: one a user attached, or one the bot uploaded."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class InteractionCallback:
+    """What the bot answered to one interaction (``POST /interactions/{id}/{token}/callback``)."""
+
+    interaction_id: int
+    type: int
+    """6: deferred update (a button acknowledged), 4: a message, 5: deferred message."""
+    data: Json | None
+
+
 _CALL = web.RequestKey("call", RestCall)
+_FILES = web.RequestKey("files", list[FakeFile])
+VOICE_MESSAGE_FLAG = 1 << 13
+EPHEMERAL_FLAG = 1 << 6
 
 
 @dataclass
@@ -181,6 +207,12 @@ class FakeDiscord:
         self.messages: dict[int, Json] = {}
         self.history: dict[int, list[int]] = {}
         self.reactions: dict[int, dict[str, set[int]]] = {}
+        self.files: dict[int, FakeFile] = {}
+        """attachment id -> file, for user attachments and bot uploads alike"""
+        self.interactions: dict[int, Json] = {}
+        self.callbacks: list[InteractionCallback] = []
+        self.commands: list[Json] | None = None
+        """The global commands the bot registered last (None: never)."""
         self.calls: list[RestCall] = []
         self.identifies: list[Json] = []
         self.resumes: list[Json] = []
@@ -209,6 +241,7 @@ class FakeDiscord:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{aid}/{filename}", self._download)
         api = "/api/v10"
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", "/users/@me", self._get_me),
@@ -224,6 +257,8 @@ class FakeDiscord:
             ("POST", "/channels/{cid}/messages/{mid}/threads", self._create_thread),
             ("PUT", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._react),
             ("DELETE", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._unreact),
+            ("PUT", "/applications/{aid}/commands", self._put_commands),
+            ("POST", "/interactions/{iid}/{token}/callback", self._interaction_callback),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, api + path, handler)
@@ -329,11 +364,19 @@ class FakeDiscord:
         *,
         mention_bot: bool = False,
         message_type: int = 0,
+        files: list[FakeFile] | tuple[FakeFile, ...] = (),
+        flags: int = 0,
     ) -> Json:
-        """A user posts ``content``; the gateway gets MESSAGE_CREATE. Returns the message."""
+        """A user posts ``content`` (with ``files``); the gateway gets MESSAGE_CREATE.
+
+        Returns the message. A voice message is ``flags=VOICE_MESSAGE_FLAG`` with one
+        ``audio/ogg`` file and no text.
+        """
         if mention_bot:
             content = f"<@{self.bot.id}> {content}"
         message = self._message_payload(channel_id, author, content, message_type)
+        message["flags"] = flags
+        message["attachments"] = [self._attachment(f) for f in files]
         if mention_bot:
             message["mentions"] = [self._with_member(self.bot, message)]
         self._store_message(message)
@@ -350,7 +393,37 @@ class FakeDiscord:
         payload.pop("member", None)
         await self.dispatch("MESSAGE_REACTION_REMOVE", payload)
 
+    async def click(self, message: Json, user: FakeUser, custom_id: str) -> int:
+        """``user`` clicks the button ``custom_id`` under ``message``; returns the interaction id."""
+        current = self.messages[int(message["id"])]
+        if custom_id not in [b["custom_id"] for b in self.buttons(current)]:
+            raise AssertionError(f"no button {custom_id!r} under message {message['id']}")
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(3, int(current["channel_id"]), user, data, message=current)
+
+    async def run_command(self, channel_id: int, user: FakeUser, name: str) -> int:
+        """``user`` runs the slash command ``/name`` in a channel; returns the interaction id."""
+        registered = [c["name"] for c in self.commands or []]
+        if name not in registered:
+            raise AssertionError(f"/{name} is not registered (registered: {registered})")
+        data = {"id": str(self.snowflake()), "name": name, "type": 1}
+        return await self._interact(2, channel_id, user, data)
+
+    def callback_for(self, interaction_id: int) -> InteractionCallback | None:
+        return next((c for c in self.callbacks if c.interaction_id == interaction_id), None)
+
     # ----------------------------------------------------------------- what users see
+
+    def buttons(self, message: Json | int) -> list[Json]:
+        """The buttons under a message now (``label``, ``custom_id``...), in order."""
+        message_id = int(message["id"]) if isinstance(message, dict) else message
+        rows = self.messages[message_id].get("components") or []
+        return [b for row in rows for b in row.get("components", [])]
+
+    def message_files(self, message: Json) -> list[FakeFile]:
+        """The files attached to a message, with their bytes."""
+        current = self.messages[int(message["id"])]
+        return [self.files[int(a["id"])] for a in current.get("attachments", [])]
 
     def channel_messages(self, channel_id: int) -> list[Json]:
         return [self.messages[mid] for mid in self.history.get(channel_id, [])]
@@ -573,21 +646,30 @@ class FakeDiscord:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        if request.path == "/gateway":
+        if request.path == "/gateway" or request.path.startswith("/attachments/"):
             result: web.StreamResponse = await handler(request)
             return result
         path = request.path.removeprefix("/api/v10")
         body: Any = None
+        uploads: list[FakeFile] = []
         if request.content_type == "application/json" and request.can_read_body:
             body = await request.json()
         elif request.content_type.startswith("multipart/"):
             form = await request.post()
             body = json.loads(str(form.get("payload_json", "{}")))
             body["_files"] = [k for k in form if k != "payload_json"]
+            for key in body["_files"]:
+                field_ = form[key]
+                if isinstance(field_, web.FileField):
+                    data = field_.file.read()
+                    uploads.append(FakeFile(field_.filename, field_.content_type, data))
         call = RestCall(request.method, unquote(path), body)
         self.calls.append(call)
         request[_CALL] = call
-        if request.headers.get("Authorization") != f"Bot {self.token}":
+        request[_FILES] = uploads
+        # interaction callbacks are authorised by the interaction token, not the bot token
+        needs_token = not path.startswith("/interactions/")
+        if needs_token and request.headers.get("Authorization") != f"Bot {self.token}":
             response = _json({"message": "401: Unauthorized", "code": 0}, status=401)
         elif (limited := self._injected_limit(call)) is not None:
             response = limited
@@ -703,6 +785,8 @@ class FakeDiscord:
         body: Json = request[_CALL].json or {}
         message = self._message_payload(channel_id, self.bot, str(body.get("content") or ""), 0)
         message["allowed_mentions"] = body.get("allowed_mentions")
+        message["components"] = body.get("components") or []
+        message["attachments"] = [self._attachment(f) for f in request[_FILES]]
         self._store_message(message)
         await self.dispatch("MESSAGE_CREATE", message)
         return _json(message, headers=headers)
@@ -725,6 +809,13 @@ class FakeDiscord:
             message["content"] = body["content"] or ""
             message["edited_timestamp"] = _now()
             message["allowed_mentions"] = body.get("allowed_mentions")
+        if "components" in body:
+            message["components"] = body["components"] or []
+        if request[_FILES]:
+            message["attachments"] = [
+                *message["attachments"],
+                *(self._attachment(f) for f in request[_FILES]),
+            ]
         await self.dispatch("MESSAGE_UPDATE", message)
         return _json(message, headers=headers)
 
@@ -800,7 +891,120 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_REACTION_REMOVE", payload)
         return web.Response(status=204)
 
+    async def _download(self, request: web.Request) -> web.Response:
+        file = self.files.get(int(request.match_info["aid"]))
+        if file is None or file.filename != request.match_info["filename"]:
+            return web.Response(status=404, text="Not found")
+        return web.Response(body=file.data, content_type=file.content_type)
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        if int(request.match_info["aid"]) != self.application_id:
+            raise _not_found("Unknown Application", 10002)
+        body = request[_CALL].json
+        if not isinstance(body, list):
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        registered = [
+            {
+                "id": str(self.snowflake()),
+                "application_id": str(self.application_id),
+                "version": str(self.snowflake()),
+                "default_member_permissions": None,
+                "type": 1,
+                "options": [],
+                "nsfw": False,
+                **command,
+            }
+            for command in body
+        ]
+        self.commands = registered
+        return _json(registered)
+
+    async def _interaction_callback(self, request: web.Request) -> web.Response:
+        interaction_id = int(request.match_info["iid"])
+        interaction = self.interactions.get(interaction_id)
+        if interaction is None or interaction["token"] != request.match_info["token"]:
+            raise _not_found("Unknown interaction", 10062)
+        if self.callback_for(interaction_id) is not None:
+            return _json(
+                {"message": "Interaction has already been acknowledged.", "code": 40060},
+                status=400,
+            )
+        body: Json = request[_CALL].json or {}
+        callback = InteractionCallback(interaction_id, int(body.get("type", 0)), body.get("data"))
+        self.callbacks.append(callback)
+        answer: Json = {
+            "interaction": {
+                "id": str(interaction_id),
+                "type": interaction["type"],
+                "response_message_loading": callback.type == 5,
+                "response_message_ephemeral": bool(
+                    (callback.data or {}).get("flags", 0) & EPHEMERAL_FLAG
+                ),
+            }
+        }
+        if callback.type == 4:
+            channel_id = int(interaction["channel_id"])
+            content = str((callback.data or {}).get("content") or "")
+            message = self._message_payload(channel_id, self.bot, content, 20)
+            message["flags"] = (callback.data or {}).get("flags", 0)
+            message["interaction_metadata"] = {"id": str(interaction_id), "type": 2}
+            answer["interaction"]["response_message_id"] = message["id"]
+            answer["resource"] = {"type": 4, "message": message}
+        return _json(answer)
+
     # ----------------------------------------------------------------- payloads
+
+    def _attachment(self, file: FakeFile) -> Json:
+        attachment_id = self.snowflake()
+        self.files[attachment_id] = file
+        url = f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{file.filename}"
+        payload: Json = {
+            "id": str(attachment_id),
+            "filename": file.filename,
+            "size": len(file.data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": file.content_type,
+        }
+        if file.content_type.startswith("audio/"):
+            payload["duration_secs"] = 1.0
+            payload["waveform"] = "AAAA"
+        return payload
+
+    async def _interact(
+        self, kind: int, channel_id: int, user: FakeUser, data: Json, *, message: Json | None = None
+    ) -> int:
+        channel = self.channels[channel_id]
+        interaction_id = self.snowflake()
+        payload: Json = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "token": f"interaction-token-{interaction_id}",
+            "version": 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "app_permissions": "0",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+        }
+        guild = self._guild_of(channel)
+        if guild is not None:
+            payload["guild_id"] = str(guild.id)
+            payload["guild_locale"] = "en-US"
+            payload["member"] = self._member_payload(guild, user) | {"permissions": "0"}
+            payload["context"] = 0
+        else:
+            payload["user"] = user.payload()
+            payload["context"] = 1
+        if message is not None:
+            payload["message"] = message
+        self.interactions[interaction_id] = payload
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction_id
 
     def _role_payload(self, role_id: int, name: str) -> Json:
         return {
@@ -937,4 +1141,13 @@ def _not_found(message: str, code: int) -> _ApiError:
     return _ApiError(404, message, code)
 
 
-__all__ = ["FakeDiscord", "FakeGuild", "FakeUser", "RestCall"]
+__all__ = [
+    "EPHEMERAL_FLAG",
+    "VOICE_MESSAGE_FLAG",
+    "FakeDiscord",
+    "FakeFile",
+    "FakeGuild",
+    "FakeUser",
+    "InteractionCallback",
+    "RestCall",
+]
