@@ -21,17 +21,23 @@ from typing import Any
 from dify_bridge.models import Attachment, Rating, Reaction
 
 __all__ = [
+    "STOP_REACTION",
     "BotIdentity",
     "ReactionEvent",
+    "StopRequest",
     "UserMessage",
     "message_key",
     "parse_message",
     "parse_reaction",
+    "parse_stop",
     "rating_of",
 ]
 
 ANSWERED_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
 """Message subtypes that are people talking; every other subtype is skipped."""
+
+STOP_REACTION = "octagonal_sign"
+"""🛑 on an answer that is still streaming stops it."""
 
 _RATINGS = {
     "+1": Rating.LIKE,
@@ -100,6 +106,15 @@ class ReactionEvent:
     channel: str
 
 
+@dataclass(frozen=True)
+class StopRequest:
+    """Someone put 🛑 on one of the bot's messages."""
+
+    message_key: str
+    channel: str
+    user: str
+
+
 def message_key(team_id: str, channel: str, ts: str) -> str:
     return f"slack:{team_id}:{channel}:{ts}"
 
@@ -159,6 +174,26 @@ def parse_reaction(body: Mapping[str, Any], bot: BotIdentity) -> ReactionEvent |
     added = event.get("type") == "reaction_added"
     key = message_key(_team(body, bot), channel, ts)
     return ReactionEvent(Reaction(key, rating if added else None, user), channel)
+
+
+def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
+    """A 🛑 added to one of the bot's messages (skin tones ignored), else None."""
+    event = body.get("event") or {}
+    if event.get("type") != "reaction_added":
+        return None
+    if str(event.get("reaction") or "").split("::", 1)[0] != STOP_REACTION:
+        return None
+    item = event.get("item") or {}
+    user = str(event.get("user") or "")
+    if item.get("type") != "message" or not user or user == bot.user_id:
+        return None
+    item_user = event.get("item_user")
+    if item_user and item_user != bot.user_id:
+        return None
+    channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+    if not channel or not ts:
+        return None
+    return StopRequest(message_key(_team(body, bot), channel, ts), channel, user)
 
 
 def _team(body: Mapping[str, Any], bot: BotIdentity) -> str:

@@ -5,7 +5,10 @@
 - A DM is one conversation per DM channel (a DM thread is its own one).
 - 👍 / 👎 reactions on an answer (skin tones included) and the feedback
   buttons rate it in Dify; removing the reaction revokes the rating.
-- Stop stops the answer; a suggested question is asked in the thread.
+- Stop (the button, or 🛑 on the answer) stops the answer; a suggested
+  question is asked in the thread.
+- ``/dify new|status|help`` is answered ephemerally in the command's ack
+  (:mod:`dify_bridge.adapters.slack_commands`).
 - ``SLACK_ALLOWED_CHANNELS`` / ``SLACK_ALLOWED_USERS``, when set, are checked
   before anything reaches the bridge; DM channels count as channels.
 
@@ -16,6 +19,7 @@ by catch-alls, or bolt would answer 404 and Slack would retry.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -31,8 +35,16 @@ from dify_bridge.models import ActionKind, Incoming, Reaction
 from .slack_blocks import ButtonClick, parse_click
 from .slack_budgets import WorkspaceBudgets
 from .slack_client import SlackCallFailed, call_slack
+from .slack_commands import COMMAND, NOT_HERE, SlackCommands, SlashCommand
 from .slack_directory import SlackDirectory
-from .slack_events import BotIdentity, UserMessage, message_key, parse_message, parse_reaction
+from .slack_events import (
+    BotIdentity,
+    UserMessage,
+    message_key,
+    parse_message,
+    parse_reaction,
+    parse_stop,
+)
 from .slack_files import SlackFiles
 from .slack_format import escape_mrkdwn
 from .slack_sink import SlackSink
@@ -63,6 +75,7 @@ class SlackListeners:
         self._identity = identity
         self._directory = SlackDirectory(client)
         self._files = SlackFiles(settings.bot_token.value, settings.api_url)
+        self._commands = SlackCommands(bridge)
         self._asked: set[tuple[str, str, str, str]] = set()
         self._engaged: set[str] = set()
         """Threads this process has started answering; the store knows them a moment later."""
@@ -73,8 +86,10 @@ class SlackListeners:
         app.event("reaction_added")(self.on_reaction)
         app.event("reaction_removed")(self.on_reaction)
         app.action(re.compile(r"^dify_"))(self.on_button)
+        app.command(COMMAND)(self.on_command)
         everything = re.compile(".*")
         app.event(everything)(self.ignore)
+        app.command(everything)(self.ack_only)
         app.action(everything)(self.ack_only)
         app.shortcut(everything)(self.ack_only)
         app.view(everything)(self.ack_only)
@@ -107,10 +122,33 @@ class SlackListeners:
         return thread_key in self._engaged or await self._bridge.is_tracked(thread_key)
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
-        found = parse_reaction(body, await self._identity())
+        bot = await self._identity()
+        stop = parse_stop(body, bot)
+        if stop is not None:
+            if self._allowed(stop.channel, stop.user):
+                await self._bridge.stop_answer(message_key=stop.message_key)
+            return
+        found = parse_reaction(body, bot)
         if found is None or not self._allowed(found.channel, found.reaction.user_id):
             return
         await self._rate(found.reaction)
+
+    # ---------------------------------------------------------------- commands
+
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        """``/dify``: the reply goes back in the ack (ephemeral), within Slack's 3 s."""
+        parsed = SlashCommand.parse(command)
+        if not parsed.team_id:
+            parsed = dataclasses.replace(parsed, team_id=(await self._identity()).team_id)
+        if not self._allowed(parsed.channel, parsed.user):
+            await ack(text=NOT_HERE, response_type="ephemeral")
+            return
+        try:
+            text = await self._commands.reply(parsed)
+        except Exception:
+            log.exception("/dify %s in %s not handled", parsed.text, parsed.channel)
+            text = "Sorry, that did not work. Please try again."
+        await ack(text=text, response_type="ephemeral")
 
     # ----------------------------------------------------------------- buttons
 
@@ -219,6 +257,7 @@ class SlackListeners:
             if len(self._engaged) >= MAX_REMEMBERED:
                 self._engaged.clear()
             self._engaged.add(message.thread_key)
+            self._commands.saw_thread(message.channel, message.thread_key)
             sink = SlackSink(
                 self._client,
                 team_id=message.team_id,

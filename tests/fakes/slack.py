@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -387,6 +387,39 @@ class FakeSlack:
                 }
             ],
         }
+
+    def slash_command(
+        self, channel: str, text: str = "", *, user: str = "U1", command: str = "/dify"
+    ) -> dict[str, str]:
+        """The form fields Slack posts for a slash command (no thread: Slack never says)."""
+        return {
+            "token": "legacy-verification-token",
+            "team_id": self.team_id,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else f"c-{channel}",
+            "user_id": user,
+            "user_name": self.users.get(user, user).lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "AFAKE",
+            "is_enterprise_install": "false",
+            "response_url": f"{self.base_url}/commands/{next(self._events)}",
+            "trigger_id": f"{next(self._events)}.trigger",
+        }
+
+    async def post_command(
+        self, url: str, fields: dict[str, str], *, secret: str | None = None
+    ) -> tuple[int, str]:
+        """POST a slash command the way Slack does (signed form fields); return (status, body)."""
+        raw = urlencode(fields)
+        headers = sign_request(raw, self.signing_secret if secret is None else secret)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=raw.encode(), headers=headers) as response,
+        ):
+            return response.status, await response.text()
 
     async def post_action(
         self, url: str, payload: dict[str, Any], *, secret: str | None = None

@@ -60,3 +60,22 @@ async def test_a_bad_app_token_fails_the_start(
         ):
             pass
     assert "xapp-wrong" not in str(failure.value)
+
+
+async def test_socket_mode_answers_the_slash_command_in_its_ack(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    slack = fake_slack
+    async with running_slack_bot(
+        slack,
+        fake_dify,
+        tmp_path / "bridge.db",
+        SLACK_APP_TOKEN=slack.app_token,
+        SLACK_SIGNING_SECRET="",
+    ):
+        ack = await slack.push_event(
+            slack.slash_command("C1", "help"), envelope_type="slash_commands"
+        )
+
+    assert ack["payload"]["response_type"] == "ephemeral"
+    assert "/dify status" in ack["payload"]["text"]
