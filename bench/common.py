@@ -125,7 +125,7 @@ class TimingSink:
     async def clear_thinking(self) -> None:
         return None
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, controls: object = None) -> str:
         if self.first_post_ns is None:
             self.first_post_ns = time.monotonic_ns()
             self.first_stamp_ns = stamp_of(text)
@@ -134,7 +134,9 @@ class TimingSink:
         self.posts += 1
         return key
 
-    async def edit(self, message_key: str, text: str, *, final: bool) -> None:
+    async def edit(
+        self, message_key: str, text: str, *, final: bool, controls: object = None
+    ) -> None:
         self.messages[message_key] = text
         self.edits += 1
 

@@ -163,6 +163,9 @@ class Report:
         body = []
         for title, table in self.sections:
             body += [f"## {title}", "", table, ""]
+        notes = Path(__file__).resolve().parent / "results" / "notes.md"
+        if notes.exists():
+            body += [notes.read_text()]
         Path(path).write_text("\n".join(head + body))
 
 

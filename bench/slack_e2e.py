@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from dify_bridge.adapters.slack import SlackAdapter
-from dify_bridge.adapters.slack_sink import THINKING_REACTION
 from httpx_sse import aconnect_sse
 from tests.fakes.slack import FakeSlack
 
 from bench.common import own_cpu_seconds, peak_rss_mb, print_json, stamp_of
 from bench.fake_dify import expected_answer
+from dify_bridge.adapters.slack import SlackAdapter
+from dify_bridge.adapters.slack_sink import THINKING_REACTION
 from dify_bridge.config import parse_settings
 from dify_bridge.dify import make_http_client
 from dify_bridge.runtime import open_runtime
