@@ -219,12 +219,26 @@ def _attachments(files: Any) -> tuple[Attachment, ...]:
     for file in files:
         if not isinstance(file, Mapping) or file.get("mode") == "tombstone":
             continue
+        name = str(file.get("name") or file.get("title") or "file")
+        mime_type = str(file.get("mimetype") or "application/octet-stream")
+        if file.get("subtype") == "slack_audio":
+            name, mime_type = _audio_clip(name, mime_type, str(file.get("filetype") or ""))
         found.append(
             Attachment(
-                name=str(file.get("name") or file.get("title") or "file"),
-                mime_type=str(file.get("mimetype") or "application/octet-stream"),
+                name=name,
+                mime_type=mime_type,
                 size=int(file.get("size") or 0),
                 url=str(file.get("url_private_download") or file.get("url_private") or ""),
             )
         )
     return tuple(found)
+
+
+def _audio_clip(name: str, mime_type: str, filetype: str) -> tuple[str, str]:
+    """A recorded clip is speech even when Slack types it as video (``video/mp4``)."""
+    if filetype and "." not in name:
+        name = f"{name}.{filetype}"
+    kind, _, rest = mime_type.partition("/")
+    if kind != "audio":
+        mime_type = f"audio/{rest or filetype or 'webm'}"
+    return name, mime_type

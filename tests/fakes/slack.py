@@ -336,8 +336,13 @@ class FakeSlack:
             event["item_user"] = message.user
         return event
 
-    def add_file(self, name: str, content: bytes, mimetype: str = "text/plain") -> dict[str, Any]:
-        """A file a user shared; returns the file object an event's ``files`` carries."""
+    def add_file(
+        self, name: str, content: bytes, mimetype: str = "text/plain", **extra: Any
+    ) -> dict[str, Any]:
+        """A file a user shared; returns the file object an event's ``files`` carries.
+
+        ``extra`` overrides or adds fields (e.g. ``size``, ``subtype``).
+        """
         file = FakeFile(f"F{next(self._ts):08d}", name, mimetype, content)
         self.files[file.id] = file
         url = f"{self.base_url}/files-pri/{file.id}/{name}"
@@ -351,7 +356,15 @@ class FakeSlack:
             "url_private": url,
             "url_private_download": url + "?download=1",
             "mode": "hosted",
-        }
+        } | extra
+
+    def audio_clip(
+        self, content: bytes, *, filetype: str = "webm", mimetype: str = "audio/webm"
+    ) -> dict[str, Any]:
+        """A clip recorded in Slack's composer: ``subtype: slack_audio`` (mp4 ones say video)."""
+        return self.add_file(
+            f"audio_message.{filetype}", content, mimetype, subtype="slack_audio", filetype=filetype
+        )
 
     def block_action(
         self, message: FakeMessage, action_id: str, *, user: str = "U1"
