@@ -19,7 +19,7 @@ from .slack_client import SlackCallFailed, SlackMessageTooLong, call_slack
 from .slack_events import message_key
 from .slack_format import markdown_to_mrkdwn
 
-__all__ = ["MAX_MESSAGE_CHARS", "THINKING_REACTION", "SlackSink"]
+__all__ = ["MAX_MESSAGE_CHARS", "SPOKEN_ANSWER_TITLE", "THINKING_REACTION", "SlackSink"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ MAX_MESSAGE_CHARS = 3800
 """mrkdwn characters per message: below the ~4,000 at which chat.update says msg_too_long."""
 
 THINKING_REACTION = "hourglass_flowing_sand"
+SPOKEN_ANSWER_TITLE = "Spoken answer"
 
 
 class SlackSink:
@@ -132,3 +133,21 @@ class SlackSink:
             level = logging.ERROR if final else logging.WARNING
             log.log(level, "could not edit a message in %s: %s", self._channel, exc.error)
             raise
+
+    async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
+        """The spoken answer as a file shared in the thread, under the text.
+
+        Slack gives no message ts for an uploaded file, so the key names the file.
+        """
+        uploaded = await call_slack(
+            "files.upload_v2",
+            self._client.files_upload_v2(
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                content=data,
+                filename=name,
+                title=SPOKEN_ANSWER_TITLE,
+            ),
+        )
+        file_id = str((uploaded.get("file") or {}).get("id") or "")
+        return f"slack-file:{self._team_id}:{self._channel}:{file_id}"

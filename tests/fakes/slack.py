@@ -71,6 +71,8 @@ class FakeMessage:
     deleted: bool = False
     streaming: bool = False
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[FakeFile] = field(default_factory=list)
+    """Files shared in this message (an upload completed into the channel)."""
 
     @property
     def visible(self) -> str:
@@ -98,6 +100,16 @@ class FakeFile:
     name: str
     mimetype: str
     content: bytes
+    title: str = ""
+
+
+@dataclass
+class _PendingUpload:
+    """A file between ``files.getUploadURLExternal`` and ``files.completeUploadExternal``."""
+
+    filename: str
+    length: int
+    content: bytes | None = None
 
 
 @dataclass
@@ -152,6 +164,7 @@ class FakeSlack:
         self.files: dict[str, FakeFile] = {}
         self.downloads: list[tuple[str, str]] = []
         """(file id, token presented) of every download attempt."""
+        self.pending_uploads: dict[str, _PendingUpload] = {}
         self.token_revoked = False
         self._ts = itertools.count(1)
         self._events = itertools.count(1)
@@ -218,6 +231,10 @@ class FakeSlack:
 
     def thread_texts(self, channel: str, thread_ts: str | None) -> list[str]:
         return [m.visible for m in self.thread(channel, thread_ts)]
+
+    def shared_files(self, channel: str, thread_ts: str | None) -> list[FakeFile]:
+        """Files the bot shared in a thread (``None``: top level), oldest first."""
+        return [f for m in self.thread(channel, thread_ts) for f in m.files]
 
     def reactions_on(self, channel: str, ts: str) -> dict[str, list[str]]:
         return dict(self.messages[(channel, ts)].reactions)
@@ -537,8 +554,15 @@ class FakeSlack:
         return web.Response(body=file.content, content_type=file.mimetype)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(text="OK")
+        """The upload URL: takes the bytes of a file announced by getUploadURLExternal."""
+        content = await request.read()
+        pending = self.pending_uploads.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="unknown upload")
+        if len(content) != pending.length:
+            return web.Response(status=400, text="length does not match")
+        pending.content = content
+        return web.Response(text="OK - " + str(len(content)))
 
     # ------------------------------------------------------------ web api
 
@@ -763,16 +787,47 @@ class FakeSlack:
         return {"ok": True}
 
     def _api_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+        if not filename or not length.isdigit():
+            return self._error("invalid_arguments")
         file_id = f"F{next(self._ts):08d}"
+        self.pending_uploads[file_id] = _PendingUpload(filename, int(length))
         return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
 
     def _api_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Shares the uploaded files in ``channel_id`` (under ``thread_ts``) as one message."""
         files = args.get("files")
         parsed = json.loads(files) if isinstance(files, str) else files or []
-        return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in parsed]}
+        done: list[FakeFile] = []
+        for item in parsed:
+            pending = self.pending_uploads.pop(str(item.get("id")), None)
+            if pending is None or pending.content is None:
+                return self._error("file_not_found")
+            file = FakeFile(
+                str(item["id"]),
+                pending.filename,
+                _mimetype(pending.filename),
+                pending.content,
+                str(item.get("title") or pending.filename),
+            )
+            self.files[file.id] = file
+            done.append(file)
+        channel = str(args.get("channel_id") or "")
+        if channel:
+            thread_ts = args.get("thread_ts") or None
+            message = self.add_message(channel, "", user=self.bot_user_id, thread_ts=thread_ts)
+            message.files = done
+        return {"ok": True, "files": [{"id": f.id, "title": f.title} for f in done]}
 
     def _api_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "file": {"id": args.get("file", ""), "name": "file"}}
+
+
+def _mimetype(filename: str) -> str:
+    extension = filename.rsplit(".", 1)[-1].lower()
+    return {"mp3": "audio/mpeg", "m4a": "audio/mp4", "wav": "audio/wav"}.get(
+        extension, "application/octet-stream"
+    )
 
 
 def _blocks(value: Any) -> list[Any] | None:
