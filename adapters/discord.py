@@ -53,7 +53,6 @@ from dify_bridge.adapters.discord_text import (
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import DiscordSettings
 from dify_bridge.models import ActionKind, Attachment, Incoming, Rating, Reaction
-from dify_bridge.voice import is_audio, voice_turn
 
 log = logging.getLogger(__name__)
 
@@ -267,25 +266,11 @@ class DiscordAdapter:
         )
 
     async def _deliver(self, conversation: _Conversation, incoming: Incoming) -> None:
-        """Hand one question to the bridge; a recording is transcribed into the question first."""
+        """Hand one question (or recording) to the bridge, answered in ``conversation``."""
         channel = self.client.get_partial_messageable(
             conversation.channel_id, guild_id=conversation.guild_id
         )
         sink = DiscordSink(channel, reaction_hints=self._settings.reaction_hints)
-        if any(is_audio(a) for a in incoming.attachments):
-            await sink.show_thinking()
-            try:
-                bridge = self._bridge
-                voice = await voice_turn(incoming, store=bridge.store, apps=bridge.apps)
-            finally:
-                await sink.clear_thinking()
-            if voice.skip:
-                return
-            line = f"⚠️ {voice.notice}" if voice.notice else voice.echo
-            await channel.send(neutralise_mentions(line)[:2000], allowed_mentions=NO_MENTIONS)
-            if voice.notice:
-                return
-            incoming = voice.incoming
         await self._bridge.handle_message(incoming, sink)
 
     def _mentions_me(self, message: discord.Message, my_id: int) -> bool:

@@ -34,7 +34,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from dify_bridge.bridge import Bridge
 from dify_bridge.config import SlackSettings
 from dify_bridge.models import ActionKind, Incoming, Reaction
-from dify_bridge.voice import is_audio, voice_turn
 
 from .slack_blocks import ButtonClick, parse_click
 from .slack_budgets import WorkspaceBudgets
@@ -270,27 +269,6 @@ class SlackListeners:
                 reply_to_ts=message.ts,
                 edit_budget=self._budgets.for_team(message.team_id),
             )
-            if any(is_audio(a) for a in incoming.attachments):
-                await self._answer_recording(incoming, sink)
-            else:
-                await self._bridge.handle_message(incoming, sink)
+            await self._bridge.handle_message(incoming, sink)
         except Exception:
             log.exception("message %s in %s not handled", message.ts, message.channel)
-
-    async def _answer_recording(self, incoming: Incoming, sink: SlackSink) -> None:
-        """Transcribe the recording; show what was heard (or why not), then answer it."""
-        bridge = self._bridge
-        if incoming.event_keys and not await bridge.store.claim_events(incoming.event_keys):
-            log.info("already handled %s; skipping the redelivery", incoming.event_keys[0])
-            return
-        incoming = dataclasses.replace(incoming, event_keys=())
-        # the hourglass stays on through transcription and answer (the turn finds it there)
-        await sink.show_thinking()
-        try:
-            voice = await voice_turn(incoming, store=bridge.store, apps=bridge.apps)
-            line = f"⚠️ {voice.notice}" if voice.notice else voice.echo
-            await sink.post(escape_mrkdwn(line))
-            if not voice.notice:
-                await bridge.handle_message(voice.incoming, sink)
-        finally:
-            await sink.clear_thinking()

@@ -31,7 +31,7 @@ from dify_bridge.models import (
     ThreadRecord,
 )
 from dify_bridge.store import Store
-from dify_bridge.voice import AudioSink, spoken_answer, wants_voice
+from dify_bridge.voice import AudioSink, is_audio, spoken_answer, transcribe, wants_voice
 from dify_bridge.writer import ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,15 @@ class Turn:
                 opening = (await self.app.parameters()).get("opening_statement")
                 if isinstance(opening, str) and opening.strip():
                     await self._post_notice(opening.strip())
+        recordings = [a for a in self.incoming.attachments if is_audio(a)]
+        if recordings:
+            # transcribed inside the thread's turn, so it keeps its place in the thread
+            heard = await transcribe(recordings[0], app=self.app, user=self.dify_user)
+            if heard.notice:
+                await self._post_notice(f"⚠️ {heard.notice}")
+                return
+            await self._post_notice(f'🎙️ "{heard.text}"')
+            query = f"{heard.text}\n\n{query}" if query else heard.text
         files = await self._upload_attachments()
         if not query and not files:
             await self._end_with_notice(self._notes[0] if self._notes else EMPTY_MESSAGE_NOTICE)
@@ -333,6 +342,8 @@ class Turn:
         rules = FileRules.from_parameters(await self.app.parameters())
         files: list[dict[str, Any]] = []
         for attachment in self.incoming.attachments:
+            if is_audio(attachment):
+                continue  # spoken: transcribed into the question instead
             problem = rules.problem_with(attachment)
             if problem is None and len(files) >= rules.number_limit:
                 problem = f"the assistant takes at most {rules.number_limit} files at once"

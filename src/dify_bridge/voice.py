@@ -1,13 +1,13 @@
 """Voice in (a voice message becomes the question) and voice out (a spoken answer).
 
-Voice in: an adapter hands :func:`voice_turn` a message whose attachments may
-hold audio. The first audio attachment is downloaded, converted to a format
-Dify's ``/audio-to-text`` accepts (an Ogg/Opus voice message is remuxed into
-WebM without re-encoding; other formats Dify does not take are encoded to
-MP3), and transcribed as the thread's Dify user. The caller gets either the
-message with the transcript as its text plus a ``🎙️ "…"`` line to show, or a
-one-line notice (speech to text off, too large, unsupported, silent, failed),
-in which case nothing goes to Dify's chat.
+Voice in: a turn whose message carries audio hands it to :func:`transcribe`
+(inside the thread's turn, so it keeps its place in the thread). The recording
+is downloaded, converted to a format Dify's ``/audio-to-text`` accepts (an
+Ogg/Opus voice message is remuxed into WebM without re-encoding; other formats
+Dify does not take are encoded to MP3), and transcribed as the thread's Dify
+user. The turn gets the words (shown as ``🎙️ "…"`` and asked) or a one-line
+notice (speech to text off, too large, unsupported, silent, failed), in which
+case nothing goes to Dify's chat.
 
 Voice out: :func:`spoken_answer` returns the answer as MP3, from the stream's
 ``tts_message`` pieces when the app sent them, else from ``/text-to-audio``.
@@ -22,17 +22,16 @@ import binascii
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
 import av
 import av.error
 
-from dify_bridge.apps import AppDirectory, DifyApp
+from dify_bridge.apps import DifyApp
 from dify_bridge.errors import DifyError
-from dify_bridge.models import Attachment, Incoming
-from dify_bridge.store import Store
+from dify_bridge.models import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -171,51 +170,6 @@ async def transcribe(attachment: Attachment, *, app: DifyApp, user: str) -> Tran
     return Transcript(text=text) if text else Transcript(notice=EMPTY_NOTICE)
 
 
-@dataclass(frozen=True)
-class VoiceTurn:
-    """What an adapter does with a message that may hold a recording.
-
-    ``skip``: the message was already handled (a redelivery): do nothing.
-    ``notice`` set: post it and stop (nothing goes to Dify). Otherwise post
-    ``echo`` (if any) and hand ``incoming`` to the bridge.
-    """
-
-    incoming: Incoming
-    echo: str = ""
-    notice: str = ""
-    skip: bool = False
-
-
-async def voice_turn(incoming: Incoming, *, store: Store, apps: AppDirectory) -> VoiceTurn:
-    """Turn the first audio attachment into the question (typed text follows it).
-
-    The message's event keys are claimed here, so a redelivered recording is
-    transcribed once; the returned ``incoming`` carries none (the bridge need not
-    claim them again).
-    """
-    audio = [a for a in incoming.attachments if is_audio(a)]
-    if not audio:
-        return VoiceTurn(incoming)
-    if incoming.event_keys and not await store.claim_events(incoming.event_keys):
-        log.info("already handled %s; skipping the redelivery", incoming.event_keys[0])
-        return VoiceTurn(incoming, skip=True)
-    incoming = replace(incoming, event_keys=())
-    record = await store.get_thread(incoming.thread_key)
-    if record is not None:
-        app, user = apps.get(record.app), record.dify_user
-    else:
-        app, user = apps.for_scopes(incoming.route_scopes), incoming.thread_key
-    transcript = await transcribe(audio[0], app=app, user=user)
-    if transcript.notice:
-        return VoiceTurn(incoming, notice=transcript.notice)
-    typed = incoming.text.strip()
-    text = f"{transcript.text}\n\n{typed}" if typed else transcript.text
-    others = tuple(a for a in incoming.attachments if not is_audio(a))
-    return VoiceTurn(
-        replace(incoming, text=text, attachments=others), echo=f'🎙️ "{transcript.text}"'
-    )
-
-
 @runtime_checkable
 class AudioSink(Protocol):
     """A :class:`~dify_bridge.models.ReplySink` that can also show an audio file."""
@@ -264,12 +218,10 @@ __all__ = [
     "SilentAudio",
     "Transcript",
     "UnsupportedAudio",
-    "VoiceTurn",
     "dify_audio",
     "is_audio",
     "joined_stream_audio",
     "spoken_answer",
     "transcribe",
-    "voice_turn",
     "wants_voice",
 ]
