@@ -140,32 +140,32 @@ class SqliteStore:
     async def claim_events(self, event_keys: Sequence[str], ttl: float = EVENT_TTL_SECONDS) -> bool:
         if not event_keys:
             return True
+        event_keys = list(dict.fromkeys(event_keys))
         now = time.time()
+        values = ",".join("(?, ?)" for _ in event_keys)
         marks = ",".join("?" * len(event_keys))
+        # One statement, so one trip to the database thread (turns start by the
+        # hundred) and atomic: all keys are recorded, or none if any is still known.
+        sql = (
+            f"INSERT INTO events (event_key, expires_at) SELECT * FROM (VALUES {values})"
+            f" WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_key IN ({marks})"
+            " AND expires_at > ?)"
+            " ON CONFLICT (event_key) DO UPDATE SET expires_at = excluded.expires_at"
+            " RETURNING event_key"
+        )
+        parameters: list[object] = []
+        for key in event_keys:
+            parameters += [key, now + ttl]
+        parameters += [*event_keys, now]
         async with self._write_lock:
-            return await self._claim(event_keys, marks, now, ttl)
-
-    async def _claim(self, event_keys: Sequence[str], marks: str, now: float, ttl: float) -> bool:
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            async with self._db.execute(
-                f"SELECT 1 FROM events WHERE event_key IN ({marks}) AND expires_at > ? LIMIT 1",
-                (*event_keys, now),
-            ) as cursor:
-                seen = await cursor.fetchone() is not None
-            if not seen:
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO events (event_key, expires_at) VALUES (?, ?)",
-                    [(key, now + ttl) for key in event_keys],
-                )
-            self._claims += 1
-            if self._claims % _PURGE_EVERY == 0:
-                await self._db.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
-            await self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(f"cannot record an event: {exc}") from None
-        return not seen
+            try:
+                claimed = await self._db.execute_fetchall(sql, parameters)
+                self._claims += 1
+                if self._claims % _PURGE_EVERY == 0:
+                    await self._db.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record an event: {exc}") from None
+        return len(list(claimed)) > 0
 
     @contextlib.asynccontextmanager
     async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
