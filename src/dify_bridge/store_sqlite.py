@@ -53,7 +53,7 @@ class SqliteStore:
         self._db = db
         self._path = path
         self._claims = 0
-        # one connection: transactions of concurrent turns must not interleave
+        # held only by multi-statement transactions (``load``)
         self._write_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -96,7 +96,7 @@ class SqliteStore:
 
     async def save_thread(self, record: ThreadRecord) -> None:
         now = time.time()
-        await self._write(
+        await self._statement(
             """
             INSERT INTO threads
                 (thread_key, conversation_id, dify_user, app, created_at, updated_at)
@@ -107,24 +107,25 @@ class SqliteStore:
                 app = excluded.app,
                 updated_at = excluded.updated_at
             """,
-            [(record.thread_key, record.conversation_id, record.dify_user, record.app, now, now)],
+            (record.thread_key, record.conversation_id, record.dify_user, record.app, now, now),
         )
 
     async def forget_thread(self, thread_key: str) -> None:
-        await self._write("DELETE FROM threads WHERE thread_key = ?", [(thread_key,)])
+        await self._statement("DELETE FROM threads WHERE thread_key = ?", (thread_key,))
 
     async def save_messages(self, records: Sequence[MessageRecord]) -> None:
+        if not records:
+            return
         now = time.time()
-        await self._write(
-            """
-            INSERT OR REPLACE INTO messages
-                (message_key, dify_message_id, dify_user, thread_key, app, created_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """,
-            [
-                (r.message_key, r.dify_message_id, r.dify_user, r.thread_key, r.app, now)
-                for r in records
-            ],
+        values = ",".join("(?, ?, ?, ?, ?, ?)" for _ in records)
+        parameters: list[object] = []
+        for r in records:
+            parameters += [r.message_key, r.dify_message_id, r.dify_user, r.thread_key, r.app, now]
+        await self._statement(
+            "INSERT OR REPLACE INTO messages"
+            " (message_key, dify_message_id, dify_user, thread_key, app, created_at)"
+            f" VALUES {values}",
+            parameters,
         )
 
     async def get_message(self, message_key: str) -> MessageRecord | None:
@@ -157,14 +158,10 @@ class SqliteStore:
         for key in event_keys:
             parameters += [key, now + ttl]
         parameters += [*event_keys, now]
-        async with self._write_lock:
-            try:
-                claimed = await self._db.execute_fetchall(sql, parameters)
-                self._claims += 1
-                if self._claims % _PURGE_EVERY == 0:
-                    await self._db.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot record an event: {exc}") from None
+        claimed = await self._statement(sql, parameters, what="record an event")
+        self._claims += 1
+        if self._claims % _PURGE_EVERY == 0:
+            await self._statement("DELETE FROM events WHERE expires_at <= ?", (now,))
         return len(list(claimed)) > 0
 
     @contextlib.asynccontextmanager
@@ -232,20 +229,22 @@ class SqliteStore:
         rows = await self._db.execute_fetchall(sql, parameters)
         return next(iter(rows), None)
 
-    async def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        async with self._write_lock:
-            try:
-                if len(rows) == 1:
-                    # one statement is its own transaction: one trip to the database
-                    # thread instead of three, which is what a busy event loop waits on
-                    await self._db.execute(sql, rows[0])
-                else:
-                    await self._db.execute("BEGIN IMMEDIATE")
-                    await self._db.executemany(sql, rows)
-                    await self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                await self._rollback()
-                raise StoreError(f"cannot write to the database: {exc}") from None
+    async def _statement(
+        self, sql: str, parameters: Sequence[object], *, what: str = "write to the database"
+    ) -> list[sqlite3.Row]:
+        """Run one statement: atomic on its own, and one trip to the database thread.
+
+        Statements do not wait for each other (the connection's thread runs
+        them in order); they only wait while :meth:`load` holds a transaction
+        open, so that none lands inside it.
+        """
+        if self._write_lock.locked():
+            async with self._write_lock:
+                pass
+        try:
+            return list(await self._db.execute_fetchall(sql, parameters))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot {what}: {exc}") from None
 
     async def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
