@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from dify_bridge.demo.fake_dify import FakeDify
@@ -153,3 +154,44 @@ async def test_opening_statement_starts_a_new_conversation(
         await rt.bridge.handle_message(incoming("t1", "again"), sink)
     assert sink.texts[0] == "Welcome! I answer questions about our product."
     assert sum("Welcome!" in text for text in sink.texts) == 1
+
+
+async def test_a_file_alone_is_resent_whole_after_a_lost_conversation(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    fake_dify.parameters["file_upload"] = {"enabled": True, "allowed_file_types": ["image"]}
+    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+        await rt.bridge.handle_message(incoming("t1", "first"), RecordingSink())
+        record = await rt.store.get_thread("test:t1")
+        assert record is not None
+        fake_dify.delete_conversation(record.conversation_id)
+        sink = RecordingSink()
+        await rt.bridge.handle_message(incoming("t1", "", attachments=(picture(),)), sink)
+    assert [r["query"] for r in fake_dify.chat_requests] == [
+        "first",
+        "(sent a file)",
+        "(sent a file)",
+    ]
+    assert "⚠️" not in sink.visible
+
+
+async def test_speaker_names_can_be_kept_out_of_questions(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_SPEAKER_NAMES": "false"}
+    shared = replace(incoming("t1", "hello", user_name="Ada", shared=True), platform="slack")
+    async with running_bridge(fake_dify.url, tmp_path / "b.db", **env) as rt:
+        await rt.bridge.handle_message(shared, RecordingSink())
+    async with running_bridge(fake_dify.url, tmp_path / "c.db") as rt:
+        await rt.bridge.handle_message(shared, RecordingSink())
+    assert [r["query"] for r in fake_dify.chat_requests] == ["hello", "Ada: hello"]
+
+
+def test_a_stopped_chatflow_is_a_stop_not_an_error() -> None:
+    from dify_bridge.dify_events import WorkflowFinished, parse_event
+
+    stopped = {
+        "event": "workflow_finished",
+        "data": {"status": "stopped", "error": "stopped by user"},
+    }
+    assert isinstance(parse_event(stopped), WorkflowFinished)

@@ -11,6 +11,7 @@ from dify_bridge.bridge import LOST_CONTEXT_NOTICE
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.models import Rating, Reaction
 from dify_bridge.pacing import EditBudget
+from dify_bridge.turn import INTERRUPTED_NOTICE
 
 from .support import RecordingSink, incoming, running_bridge
 
@@ -225,4 +226,53 @@ async def test_shutdown_marks_a_running_answer_interrupted(
         await rt.bridge.handle_message(incoming("t2", "after"), late)
     assert "Interrupted" in sink.visible
     assert sink.visible.startswith("w0 w1")
-    assert late.messages == {}
+    assert late.texts == [INTERRUPTED_NOTICE], "a message during shutdown is told, not dropped"
+    assert [r["query"] for r in fake_dify.chat_requests] == ["go"]
+
+
+async def test_a_runaway_answer_fills_thirty_messages_without_repeating_or_skipping(
+    fake_dify: FakeDify, database_url: str
+) -> None:
+    words = [f"w{i:05d} " for i in range(4000)]
+    fake_dify.script(["".join(words)])
+    sink = RecordingSink(max_len=200)
+    async with running_bridge(fake_dify.url, database_url) as rt:
+        await rt.bridge.handle_message(incoming("t1", "go"), sink)
+    assert len(sink.messages) == 30
+    notice = "\n\n_(The answer was too long and has been cut here.)_"
+    assert sink.texts[-1].endswith(notice)
+    shown = "".join(sink.texts)[: -len(notice)]
+    assert "".join(words).startswith(shown), "the messages read on from one another"
+    assert len(shown) > 29 * 150
+
+
+async def test_a_404_that_is_not_about_the_conversation_keeps_it(
+    fake_dify: FakeDify, database_url: str
+) -> None:
+    async with running_bridge(fake_dify.url, database_url) as rt:
+        await rt.bridge.handle_message(incoming("t1", "first"), RecordingSink())
+        before = await rt.store.get_thread("test:t1")
+        fake_dify.fail_next(404, "not_found", "The requested URL was not found on the server.")
+        sink = RecordingSink()
+        await rt.bridge.handle_message(incoming("t1", "second"), sink)
+        after = await rt.store.get_thread("test:t1")
+    assert after == before, "a proxy's 404 must not replace the conversation"
+    assert sink.visible.startswith("⚠️")
+    assert len(fake_dify.chat_requests) == 2
+
+
+async def test_a_message_waiting_its_turn_at_shutdown_is_told(
+    fake_dify: FakeDify, database_url: str
+) -> None:
+    fake_dify.script([f"w{i} " for i in range(200)], delay=0.05)
+    first, waiting = RecordingSink(), RecordingSink()
+    async with running_bridge(fake_dify.url, database_url) as rt:
+        running = asyncio.create_task(rt.bridge.handle_message(incoming("t1", "one"), first))
+        while not first.messages:
+            await asyncio.sleep(0.01)
+        queued = asyncio.create_task(rt.bridge.handle_message(incoming("t1", "two"), waiting))
+        await asyncio.sleep(0.05)
+        await rt.bridge.shutdown(grace=0.2)
+        await asyncio.wait_for(asyncio.gather(running, queued, return_exceptions=True), 5)
+    assert waiting.texts == [INTERRUPTED_NOTICE]
+    assert [r["query"] for r in fake_dify.chat_requests] == ["one"]

@@ -19,6 +19,7 @@ from dify_bridge.metrics import Metrics
 from dify_bridge.models import Incoming, Reaction, ReplySink
 from dify_bridge.store import Store
 from dify_bridge.turn import (
+    INTERRUPTED_NOTICE,
     LOST_CONTEXT_NOTICE,
     BridgeOptions,
     Turn,
@@ -62,15 +63,22 @@ class Bridge:
         """Answer one message in its thread. Never raises for Dify or platform trouble."""
         if self._closing:
             log.info("not taking a new turn in %s: shutting down", incoming.thread_key)
-            return
-        if incoming.event_keys and not await self.store.claim_events(incoming.event_keys):
-            log.info("already handled %s; skipping the redelivery", incoming.event_keys[0])
+            await _post_notice(sink, INTERRUPTED_NOTICE)
             return
         task = asyncio.current_task()
         if task is not None:
             self._turns.add(task)
+        started = False
         try:
+            # the thread's queue is joined before anything is awaited: arrival order
             async with self._thread_turn(incoming.thread_key):
+                if self._closing:
+                    await _post_notice(sink, INTERRUPTED_NOTICE)
+                    return
+                keys = incoming.event_keys
+                if keys and not await self.store.claim_events(keys):
+                    log.info("already handled %s; skipping the redelivery", keys[0])
+                    return
                 turn = Turn(
                     incoming,
                     sink,
@@ -80,10 +88,15 @@ class Bridge:
                     metrics=self.metrics,
                 )
                 self._live[incoming.thread_key] = turn
+                started = True
                 try:
                     await turn.run()
                 finally:
                     self._live.pop(incoming.thread_key, None)
+        except asyncio.CancelledError:
+            if not started:  # cancelled while waiting its turn: say so, never silently
+                await _post_notice(sink, INTERRUPTED_NOTICE)
+            raise
         finally:
             if task is not None:
                 self._turns.discard(task)
@@ -151,3 +164,10 @@ class Bridge:
                 del self._thread_locks[thread_key]
             else:
                 self._thread_locks[thread_key] = (lock, users - 1)
+
+
+async def _post_notice(sink: ReplySink, text: str) -> None:
+    try:
+        await sink.post(sink.render(text))
+    except Exception as exc:
+        log.error("could not post a notice: %s", exc)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -78,7 +78,7 @@ class DifyClient:
         inputs: Mapping[str, Any] | None = None,
         files: Sequence[Mapping[str, Any]] = (),
         auto_generate_name: bool = True,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Send one chat turn and yield its events as they arrive.
 
         Errors before the first byte raise the typed :class:`DifyError`
@@ -109,7 +109,7 @@ class DifyClient:
                     response = source.response
                     if response.status_code != 200:
                         await response.aread()
-                        raise _error_from_response(response, conversation=bool(conversation_id))
+                        raise _error_from_response(response)
                     received_bytes = True
                     async for sse in source.aiter_sse():
                         if not sse.data:
@@ -152,7 +152,7 @@ class DifyClient:
         body: dict[str, Any] = {"rating": rating.value if rating else None, "user": user}
         if content:
             body["content"] = content
-        await self._request("POST", f"/messages/{message_id}/feedbacks", json=body, message=True)
+        await self._request("POST", f"/messages/{message_id}/feedbacks", json=body)
 
     async def stop(self, task_id: str, *, user: str) -> None:
         """Ask Dify to stop generating (a wrong user is silently ignored by Dify)."""
@@ -167,13 +167,11 @@ class DifyClient:
         return await self._request("GET", "/info")
 
     async def delete_conversation(self, conversation_id: str, *, user: str) -> None:
-        await self._request(
-            "DELETE", f"/conversations/{conversation_id}", json={"user": user}, conversation=True
-        )
+        await self._request("DELETE", f"/conversations/{conversation_id}", json={"user": user})
 
     async def suggested(self, message_id: str, *, user: str) -> list[str]:
         data = await self._request(
-            "GET", f"/messages/{message_id}/suggested", params={"user": user}, message=True
+            "GET", f"/messages/{message_id}/suggested", params={"user": user}
         )
         items = data.get("data")
         return [q for q in items if isinstance(q, str)] if isinstance(items, list) else []
@@ -237,8 +235,6 @@ class DifyClient:
         *,
         json: Any = None,
         params: Mapping[str, str] | None = None,
-        conversation: bool = False,
-        message: bool = False,
     ) -> dict[str, Any]:
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
@@ -246,7 +242,7 @@ class DifyClient:
                     method, f"{self._base}{path}", json=json, params=params, headers=self._headers
                 )
                 if response.status_code >= 400:
-                    raise _error_from_response(response, conversation=conversation, message=message)
+                    raise _error_from_response(response)
             except RateLimited as exc:
                 if not exc.retryable or attempt == RETRY_ATTEMPTS:
                     raise
@@ -281,7 +277,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _error_from_response(
-    response: httpx.Response, *, conversation: bool = False, message: bool = False
+    response: httpx.Response,
 ) -> DifyError:
     """Translate an HTTP error answer from Dify into the typed error."""
     status = response.status_code
@@ -297,11 +293,13 @@ def _error_from_response(
     if status in (401, 403):
         return AuthFailed(detail, status=status, code=code)
     if status == 404:
+        # Dify says which thing is gone; any other 404 (a wrong API base, a proxy
+        # page) must not be taken for a lost conversation and wipe its context
         lowered = text.lower()
-        if message or "message" in lowered:
-            return MessageNotFound(detail, status=status, code=code)
-        if conversation or "conversation" in lowered:
+        if code == "not_found" and "conversation" in lowered:
             return ConversationNotFound(detail, status=status, code=code)
+        if code == "not_found" and "message" in lowered:
+            return MessageNotFound(detail, status=status, code=code)
         return InvalidRequest(detail, status=status, code=code)
     if status == 429:
         retry_after = _retry_after(response.headers.get("Retry-After"))

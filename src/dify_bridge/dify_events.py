@@ -149,7 +149,7 @@ def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
         data = payload.get("data")
         data = data if isinstance(data, dict) else {}
         status = _text(data.get("status")) or "succeeded"
-        if status in ("failed", "stopped") and data.get("error"):
+        if status == "failed" and data.get("error"):  # "stopped" carries its reason there too
             raise StreamFailed(f"workflow {status}: {data.get('error')}", code="workflow_failed")
         return WorkflowFinished(status=status, **ids)
     if kind in ("tts_message", "tts_message_end"):

@@ -66,6 +66,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 suggested_questions=settings.suggested_questions,
                 show_citations=settings.show_citations,
                 opening_statement=settings.opening_statement,
+                quiet_speakers=_quiet_speakers(settings),
                 voice_replies=settings.voice_replies,
             )
             yield Runtime(settings, http, store, Bridge(store, apps, options))
@@ -73,6 +74,16 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             await store.close()
     finally:
         await http.aclose()
+
+
+def _quiet_speakers(settings: Settings) -> frozenset[str]:
+    """Platforms set not to name speakers (``SLACK_SPEAKER_NAMES=false``...)."""
+    quiet = set()
+    if settings.slack is not None and not settings.slack.speaker_names:
+        quiet.add("slack")
+    if settings.discord is not None and not settings.discord.speaker_names:
+        quiet.add("discord")
+    return frozenset(quiet)
 
 
 def platform_adapters(runtime: Runtime) -> list[Adapter]:

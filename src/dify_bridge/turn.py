@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -17,6 +18,7 @@ from dify_bridge.dify_events import (
     AnswerReplaced,
     FileProduced,
     MessageEnded,
+    StreamEvent,
     TtsAudio,
 )
 from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
@@ -49,8 +51,8 @@ MAX_SUGGESTIONS = 3
 
 @dataclass(frozen=True)
 class BridgeOptions:
-    speaker_names: bool = True
-    """Prefix the query with the speaker's name in shared channels."""
+    quiet_speakers: frozenset[str] = frozenset()
+    """Platforms whose speakers' names are NOT put before the query in shared channels."""
     max_query_chars: int = 20_000
     show_citations: bool = True
     stop_button: bool = True
@@ -59,6 +61,9 @@ class BridgeOptions:
     opening_statement: bool = False
     voice_replies: str = "off"
     """``VOICE_REPLIES``: off, auto (when the app has text to speech) or always."""
+
+    def names_speaker(self, incoming: Incoming) -> bool:
+        return incoming.platform not in self.quiet_speakers
 
 
 @dataclass
@@ -151,6 +156,10 @@ class Turn:
             await self._end_with_notice(INTERRUPTED_NOTICE)
             raise
         except DifyError as exc:
+            if self.stop_requested:  # Dify ends a stopped chatflow with its stop reason
+                outcome = "stopped"
+                await self._finish()
+                return
             outcome = "failed"
             metrics.errors.labels(type(exc).__name__).inc()
             if isinstance(exc, RateLimited):
@@ -208,11 +217,13 @@ class Turn:
         if not query and not files:
             await self._end_with_notice(self._notes[0] if self._notes else EMPTY_MESSAGE_NOTICE)
             return
-        if self.incoming.shared and self.options.speaker_names and self.incoming.user_name:
-            query = f"{self.incoming.user_name}: {query or '(sent a file)'}"
+        query = query or "(sent a file)"
+        incoming = self.incoming
+        if incoming.shared and incoming.user_name and self.options.names_speaker(incoming):
+            query = f"{incoming.user_name}: {query}"
         conversation_id = record.conversation_id if record else None
         try:
-            await self._stream(query or "(sent a file)", conversation_id, files)
+            await self._stream(query, conversation_id, files)
         except ConversationNotFound:
             if not conversation_id or self.result.text:
                 raise
@@ -228,18 +239,25 @@ class Turn:
     async def _stream(
         self, query: str, conversation_id: str | None, files: list[dict[str, Any]]
     ) -> None:
-        result = self.result
         mapped = conversation_id
-        status = ""
-        started = time.monotonic()
         stop = Controls(stop=True) if self.options.stop_button else None
-        async for event in self.app.client.stream_chat(
+        events = self.app.client.stream_chat(
             query=query,
             user=self.dify_user,
             conversation_id=conversation_id,
             inputs=self.app.inputs_for(self.incoming),
             files=files,
-        ):
+        )
+        async with contextlib.aclosing(events):  # a stop leaves the stream: close it now
+            await self._read(events, mapped, stop)
+
+    async def _read(
+        self, events: AsyncIterator[StreamEvent], mapped: str | None, stop: Controls | None
+    ) -> None:
+        result = self.result
+        status = ""
+        started = time.monotonic()
+        async for event in events:
             if event.conversation_id and event.conversation_id != mapped:
                 mapped = result.conversation_id = event.conversation_id
                 # stored at once, so a crash mid-answer still keeps the conversation
@@ -285,8 +303,14 @@ class Turn:
             final += "\n\n" + self._format_files(result.files)
         if self._notes:
             final += "\n\n" + "\n".join(f"_({note})_" for note in self._notes)
-        keys = await self.writer.finish(final, controls=await self._final_controls())
+        feedback = Controls(feedback=self.options.feedback_buttons)
+        controls = feedback if self.result.message_id and feedback else None
+        keys = await self.writer.finish(final, controls=controls)
         await self._remember(keys)
+        suggestions = await self._suggestions()
+        if suggestions:  # asked only now: the app's LLM must not hold up the answer
+            controls = Controls(feedback=self.options.feedback_buttons, suggestions=suggestions)
+            await self.writer.finish(final, controls=controls)
 
     async def _speak(self) -> None:
         """After the final text: the spoken answer as a file, when voice replies are on."""
@@ -309,23 +333,21 @@ class Turn:
         except Exception as exc:
             log.warning("could not post the spoken answer in %s: %s", self.thread_key, exc)
 
-    async def _final_controls(self) -> Controls | None:
-        if not self.result.message_id:
-            return None
-        suggestions: tuple[str, ...] = ()
-        if self.options.suggested_questions and not self.stop_requested:
-            parameters = await self.app.parameters()
-            after = parameters.get("suggested_questions_after_answer")
-            if isinstance(after, dict) and after.get("enabled"):
-                try:
-                    found = await self.app.client.suggested(
-                        self.result.message_id, user=self.dify_user
-                    )
-                    suggestions = tuple(q for q in found if q.strip())[:MAX_SUGGESTIONS]
-                except DifyError as exc:
-                    log.info("no suggested questions for %s: %s", self.thread_key, exc)
-        controls = Controls(feedback=self.options.feedback_buttons, suggestions=suggestions)
-        return controls or None
+    async def _suggestions(self) -> tuple[str, ...]:
+        """The app's suggested follow-ups, when it has them turned on."""
+        if not self.result.message_id or self.stop_requested:
+            return ()
+        if not self.options.suggested_questions:
+            return ()
+        after = (await self.app.parameters()).get("suggested_questions_after_answer")
+        if not (isinstance(after, dict) and after.get("enabled")):
+            return ()
+        try:
+            found = await self.app.client.suggested(self.result.message_id, user=self.dify_user)
+        except DifyError as exc:
+            log.info("no suggested questions for %s: %s", self.thread_key, exc)
+            return ()
+        return tuple(q for q in found if q.strip())[:MAX_SUGGESTIONS]
 
     def _format_files(self, files: list[FileProduced]) -> str:
         lines = []

@@ -15,7 +15,7 @@ import logging
 import time
 
 from dify_bridge.models import Controls, ReplySink
-from dify_bridge.splitting import split_message
+from dify_bridge.splitting import split_pieces
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,19 @@ class ReplyWriter:
         if not text.strip():
             return []
         sink = self._sink
-        parts = split_message(sink.render(text), sink.max_len)
-        if len(parts) > self._max_parts:
-            notice = sink.render(CUT_NOTICE)
-            parts = parts[: self._max_parts]
-            last = split_message(sink.render(text), sink.max_len - len(notice))[self._max_parts - 1]
-            parts[-1] = last + notice
-        return parts
+        # a runaway answer is cut anyway: render and split a bounded prefix only
+        text = text[: 2 * self._max_parts * sink.max_len]
+        pieces = split_pieces(sink.render(text), sink.max_len)
+        if len(pieces) <= self._max_parts:
+            return [piece.text for piece in pieces]
+        # runaway answer: keep the first pieces as they are, fill the last one up
+        # to room for the notice with the text that follows, and stop there
+        notice = sink.render(CUT_NOTICE)
+        kept = pieces[: self._max_parts - 1]
+        rest = "".join(piece.body for piece in pieces[self._max_parts - 1 :])[: sink.max_len]
+        reopen = pieces[self._max_parts - 1].reopen
+        (last, *_) = split_pieces(reopen + rest, sink.max_len - len(notice))
+        return [piece.text for piece in kept] + [last.text + notice]
 
     async def _sync(self, *, final: bool) -> None:
         parts = self._render(final)
