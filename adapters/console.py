@@ -9,6 +9,7 @@ message shows how the bridge recovers), ``/help``, ``/quit``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sys
@@ -156,7 +157,8 @@ class ConsoleAdapter:
                 if not await self.handle_line(line.strip()):
                     break
         finally:
-            self._print("")
+            with contextlib.suppress(OSError):  # the output may be gone (a closed pipe)
+                self._print("")
             self.finished.set()
             if self._on_exit is not None:
                 self._on_exit()

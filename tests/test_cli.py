@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import stat
 import sys
 from pathlib import Path
 
@@ -48,8 +47,7 @@ async def test_run_without_credentials_is_the_offline_demo(tmp_path: Path) -> No
     assert "no longer available, so this starts a new one" in out, "404 recovery is visible"
     assert "You said: **fresh**" in out
     assert "Traceback" not in out + err
-    database = tmp_path / "dify-bridge.db"
-    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    assert not (tmp_path / "dify-bridge.db").exists(), "the demo keeps nothing of its own"
 
 
 async def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
@@ -63,13 +61,34 @@ async def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-async def test_missing_database_folder_is_one_clear_line(tmp_path: Path) -> None:
-    code, _, err = await run_cli(
-        "demo", cwd=tmp_path, env={"DATABASE_URL": "sqlite:///no/such/dir/x.db"}, stdin="/quit\n"
-    )
+async def test_missing_database_folder_is_one_clear_line(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    env = {
+        "DIFY_API_URL": fake_dify.url,
+        "DIFY_API_KEY": "app-test",
+        "DATABASE_URL": "sqlite:///no/such/dir/x.db",
+    }
+    code, _, err = await run_cli("run", cwd=tmp_path, env=env, stdin="/quit\n")
     assert code == 1
     assert "database folder no/such/dir does not exist" in err
     assert "Traceback" not in err
+    code, out, _ = await run_cli("check", cwd=tmp_path, env=env)
+    assert code == 1
+    assert "FAIL  store: the database folder no/such/dir does not exist" in out
+
+
+async def test_a_half_set_up_platform_is_refused(tmp_path: Path) -> None:
+    code, _, err = await run_cli("run", cwd=tmp_path, env={"SLACK_SIGNING_SECRET": "abc123"})
+    assert code == 2
+    assert "SLACK_BOT_TOKEN: is required" in err
+
+
+async def test_an_api_base_without_v1_is_named(fake_dify: FakeDify, tmp_path: Path) -> None:
+    env = {"DIFY_API_URL": fake_dify.url.removesuffix("/v1"), "DIFY_API_KEY": "app-test"}
+    code, _, err = await run_cli("run", cwd=tmp_path, env=env, stdin="/quit\n")
+    assert code == 2
+    assert "DIFY_API_URL:" in err and "/v1 included" in err
 
 
 async def test_check_reaches_dify_and_never_prints_the_key(

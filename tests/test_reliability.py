@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -186,6 +187,9 @@ async def test_sigkill_mid_turn_keeps_the_confirmed_mapping(
     process.send_signal(signal.SIGKILL)
     await process.wait()
     (conversation,) = fake_dify.conversations.values()
+    for name in ("dify-bridge.db", "dify-bridge.db-wal", "dify-bridge.db-shm"):
+        path = tmp_path / name
+        assert not path.exists() or stat.S_IMODE(path.stat().st_mode) == 0o600, name
     code, out, _ = await run_cli("demo", "--dify", cwd=tmp_path, env=env, stdin="second question\n")
     assert code == 0
     assert fake_dify.chat_requests[-1]["conversation_id"] == conversation.id

@@ -23,10 +23,14 @@ PARAMETERS_MAX_AGE = 300.0
 """Seconds the app's settings (``GET /parameters``) are reused before asking again."""
 
 
+RETRY_AFTER_FAILURE = 10.0
+
+
 @dataclass
 class _Remembered:
     parameters: dict[str, Any] = field(default_factory=dict)
     fetched_at: float | None = None
+    max_age: float = PARAMETERS_MAX_AGE
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,13 @@ class DifyApp:
         """The app's settings, fetched at most every few minutes; empty if unreachable."""
         memo = self._remembered
         now = time.monotonic()
-        if memo.fetched_at is None or now - memo.fetched_at > PARAMETERS_MAX_AGE:
+        if memo.fetched_at is None or now - memo.fetched_at > memo.max_age:
             try:
                 memo.parameters = await self.client.parameters()
+                memo.max_age = PARAMETERS_MAX_AGE
             except DifyError as exc:
                 log.warning("could not read the settings of app %r: %s", self.name, exc)
+                memo.max_age = RETRY_AFTER_FAILURE  # a passing outage: ask again soon
             memo.fetched_at = now
         return memo.parameters
 

@@ -8,8 +8,9 @@ import httpx
 
 from dify_bridge.apps import AppDirectory
 from dify_bridge.config import Settings
-from dify_bridge.errors import DifyError
+from dify_bridge.errors import BridgeError, DifyError
 from dify_bridge.preflight import problems_of, profile
+from dify_bridge.store import redact_url
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,23 @@ async def check_discord(settings: Settings, http: httpx.AsyncClient) -> CheckRes
     return CheckResult("discord", True, f"bot {me.get('username')!r} (id {me.get('id')})")
 
 
+async def check_store(settings: Settings) -> CheckResult:
+    """Open (creating or upgrading) and close the store ``DATABASE_URL`` names."""
+    from dify_bridge.store import open_store
+
+    try:
+        store = await open_store(settings.database_url)
+    except BridgeError as exc:
+        return CheckResult("store", False, str(exc))
+    await store.close()
+    return CheckResult("store", True, redact_url(settings.database_url))
+
+
 async def run_checks(
     settings: Settings, apps: AppDirectory, http: httpx.AsyncClient
 ) -> list[CheckResult]:
     results = await check_dify(apps)
+    results.append(await check_store(settings))
     for extra in (await check_slack(settings), await check_discord(settings, http)):
         if extra is not None:
             results.append(extra)

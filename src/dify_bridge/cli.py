@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from dify_bridge import __version__
 from dify_bridge.config import Settings, load_environment, parse_settings
@@ -95,8 +97,9 @@ def _migrate(source: str, target: str) -> int:
 
 
 def _offline(env: dict[str, str]) -> dict[str, str]:
-    """Settings for the offline demo: no platforms, a built-in fake Dify."""
-    kept = {k: v for k, v in env.items() if not k.startswith(("SLACK_", "DISCORD_", "DIFY_API"))}
+    """Settings for the offline demo: nothing of the real set-up (no platforms, no real
+    apps, routes or inputs, no production database), a built-in fake Dify."""
+    kept = {k: v for k, v in env.items() if k.startswith("LOG_")}
     kept["DIFY_API_KEY"] = DEMO_KEY
     kept.setdefault("LOG_LEVEL", "WARNING")
     return kept
@@ -109,12 +112,19 @@ async def _run(settings: Settings, *, command: str, offline: bool) -> int:
     from dify_bridge.runtime import open_runtime, platform_adapters, run_console, serve
 
     fake = None
+    scratch = None
     if offline:
         from dify_bridge.demo.fake_dify import FakeDify
 
         fake = FakeDify(api_keys=(DEMO_KEY,), chunk_delay=0.04)
         url = await fake.start()
-        settings = replace(settings, dify=replace(settings.dify, api_url=url))
+        # the fake forgets its conversations on exit, so the demo's store does too
+        scratch = tempfile.TemporaryDirectory(prefix="dify-bridge-demo-")
+        settings = replace(
+            settings,
+            dify=replace(settings.dify, api_url=url),
+            database_url=f"sqlite:///{Path(scratch.name) / 'demo.db'}",
+        )
     try:
         async with open_runtime(settings) as runtime:
             await preflight(list(runtime.bridge.apps), variable_of=_variables(settings))
@@ -125,6 +135,8 @@ async def _run(settings: Settings, *, command: str, offline: bool) -> int:
     finally:
         if fake is not None:
             await fake.stop()
+        if scratch is not None:
+            scratch.cleanup()
     return 0
 
 

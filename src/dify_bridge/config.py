@@ -160,7 +160,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     )
     host, port = reader.text("HOST") or "0.0.0.0", reader.port("PORT", 3000)
     slack: SlackSettings | None = None
-    if reader.text("SLACK_BOT_TOKEN") or reader.text("SLACK_APP_TOKEN"):
+    slack_names = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+    if any(reader.text(name) for name in slack_names):  # half a set-up is a mistake
         slack = SlackSettings(
             bot_token=reader.secret("SLACK_BOT_TOKEN", required=True, prefix="xoxb-"),
             app_token=reader.secret("SLACK_APP_TOKEN", prefix="xapp-"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dify_bridge.apps import PLACEHOLDERS, DifyApp
-from dify_bridge.errors import AuthFailed, ConfigError, DifyError
+from dify_bridge.errors import AuthFailed, ConfigError, DifyError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,15 @@ async def preflight(apps: list[DifyApp], *, variable_of: Mapping[str, str]) -> N
             found = await profile(app)
         except AuthFailed:
             raise ConfigError(variable, f"Dify rejected the key of app {app.name!r}") from None
+        except InvalidRequest as exc:
+            if exc.status != 404:
+                raise ConfigError(variable, f"app {app.name!r}: {exc}") from None
+            url_variable = "DIFY_API_URL" if variable == "DIFY_API_KEY" else variable
+            raise ConfigError(
+                url_variable,
+                f"{app.client.api_url} has no Dify API (404); use the base shown on the app's "
+                "API Access page, /v1 included",
+            ) from None
         except DifyError as exc:
             log.warning("could not check app %r at start (%s); going on", app.name, exc)
             continue
