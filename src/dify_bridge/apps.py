@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 DEFAULT_APP = "default"
 
 PLACEHOLDERS = ("user_name", "user_id", "channel_name", "thread_url", "platform")
+_PLACEHOLDER = re.compile("{(" + "|".join(PLACEHOLDERS) + ")}")
 
 
 PARAMETERS_MAX_AGE = 300.0
@@ -66,8 +68,8 @@ class DifyApp:
         filled: dict[str, Any] = {}
         for key, value in self.inputs.items():
             if isinstance(value, str):
-                for name, replacement in values.items():
-                    value = value.replace("{" + name + "}", replacement)
+                # one pass, so a user name that looks like a placeholder stays as it is
+                value = _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
             filled[key] = value
         return filled
 

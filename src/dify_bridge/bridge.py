@@ -18,22 +18,9 @@ from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.metrics import Metrics
 from dify_bridge.models import Incoming, Reaction, ReplySink
 from dify_bridge.store import Store
-from dify_bridge.turn import (
-    INTERRUPTED_NOTICE,
-    LOST_CONTEXT_NOTICE,
-    BridgeOptions,
-    Turn,
-    TurnResult,
-    format_citations,
-)
+from dify_bridge.turn import INTERRUPTED_NOTICE, LOST_CONTEXT_NOTICE, BridgeOptions, Turn
 
-__all__ = [
-    "LOST_CONTEXT_NOTICE",
-    "Bridge",
-    "BridgeOptions",
-    "TurnResult",
-    "format_citations",
-]
+__all__ = ["LOST_CONTEXT_NOTICE", "Bridge", "BridgeOptions"]
 
 log = logging.getLogger(__name__)
 

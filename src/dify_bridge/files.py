@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from dify_bridge.apps import DifyApp
+from dify_bridge.errors import DifyError
 from dify_bridge.models import Attachment
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = {
     "image": {"jpg", "jpeg", "png", "gif", "webp", "svg"},
@@ -102,3 +107,45 @@ class FileRules:
         if attachment.size > limit * MB:
             return f"it is larger than the {limit:g} MB this assistant accepts"
         return None
+
+
+async def upload_attachments(
+    app: DifyApp, attachments: Sequence[Attachment], *, user: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Upload what ``app`` accepts as ``user`` (the files belong to that user).
+
+    Returns the ``files`` of the chat request, and one line per file not sent.
+    """
+    rules = FileRules.from_parameters(await app.parameters())
+    files: list[dict[str, Any]] = []
+    refused: list[str] = []
+    for attachment in attachments:
+        problem = rules.problem_with(attachment)
+        if problem is None and len(files) >= rules.number_limit:
+            problem = f"the assistant takes at most {rules.number_limit} files at once"
+        if problem is None and attachment.fetch is None:
+            problem = "it could not be downloaded"
+        if problem is not None or attachment.fetch is None:
+            refused.append(f"{attachment.name} was not sent: {problem}")
+            continue
+        try:
+            data = await attachment.fetch()
+            file_id = await app.client.upload_file(
+                attachment.name, attachment.mime_type, data, user=user
+            )
+        except DifyError as exc:
+            log.warning("upload of %s failed: %s", attachment.name, exc)
+            refused.append(f"{attachment.name} was not sent: the upload failed")
+            continue
+        except Exception as exc:
+            log.warning("download of %s failed: %s", attachment.name, exc)
+            refused.append(f"{attachment.name} was not sent: it could not be downloaded")
+            continue
+        files.append(
+            {
+                "type": file_type(attachment),
+                "transfer_method": "local_file",
+                "upload_file_id": file_id,
+            }
+        )
+    return files, refused

@@ -41,15 +41,6 @@ class EditBudget:
         self._granter: asyncio.Task[None] | None = None
         self.granted = 0
 
-    @property
-    def interval(self) -> float:
-        """Seconds between two tokens at the steady rate."""
-        return self._interval
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for *_, fut in self._waiters if not fut.done())
-
     async def acquire(self, *, final: bool = False) -> None:
         """Wait for a token. Final edits go ahead of intermediate ones."""
         self._refill()

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
 
 from dify_bridge.apps import AppDirectory, DifyApp
 from dify_bridge.dify_events import (
@@ -22,7 +21,7 @@ from dify_bridge.dify_events import (
     TtsAudio,
 )
 from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
-from dify_bridge.files import FileRules, file_type
+from dify_bridge.files import upload_attachments
 from dify_bridge.metrics import Metrics
 from dify_bridge.models import (
     Citation,
@@ -32,6 +31,7 @@ from dify_bridge.models import (
     ReplySink,
     ThreadRecord,
 )
+from dify_bridge.presentation import format_citations, format_files, thought_status
 from dify_bridge.store import Store
 from dify_bridge.voice import AudioSink, is_audio, spoken_answer, transcribe, wants_voice
 from dify_bridge.writer import ReplyWriter
@@ -277,7 +277,7 @@ class Turn:
             elif isinstance(event, AnswerReplaced):
                 result.text = event.text
             elif isinstance(event, AgentThought):
-                status = _thought_status(event) or status
+                status = thought_status(event) or status
             elif isinstance(event, FileProduced):
                 result.files.append(event)
                 continue
@@ -300,7 +300,7 @@ class Turn:
         if self.options.show_citations and result.citations and not self.stop_requested:
             final += "\n\n" + format_citations(result.citations)
         if result.files:
-            final += "\n\n" + self._format_files(result.files)
+            final += "\n\n" + format_files(result.files, self.app.client.api_url)
         if self._notes:
             final += "\n\n" + "\n".join(f"_({note})_" for note in self._notes)
         feedback = Controls(feedback=self.options.feedback_buttons)
@@ -349,52 +349,13 @@ class Turn:
             return ()
         return tuple(q for q in found if q.strip())[:MAX_SUGGESTIONS]
 
-    def _format_files(self, files: list[FileProduced]) -> str:
-        lines = []
-        for number, produced in enumerate(files, start=1):
-            url = urljoin(self.app.client.api_url + "/", produced.url)
-            label = produced.file_type or "file"
-            lines.append(f"📎 [{label} {number}]({url})")
-        return "\n".join(lines)
-
     async def _upload_attachments(self) -> list[dict[str, Any]]:
         """Upload what the app accepts (as the thread's user); note what it refuses."""
-        if not self.incoming.attachments:
+        documents = [a for a in self.incoming.attachments if not is_audio(a)]
+        if not documents:
             return []
-        rules = FileRules.from_parameters(await self.app.parameters())
-        files: list[dict[str, Any]] = []
-        for attachment in self.incoming.attachments:
-            if is_audio(attachment):
-                continue  # spoken: transcribed into the question instead
-            problem = rules.problem_with(attachment)
-            if problem is None and len(files) >= rules.number_limit:
-                problem = f"the assistant takes at most {rules.number_limit} files at once"
-            if problem is None and attachment.fetch is None:
-                problem = "it could not be downloaded"
-            if problem is not None:
-                self._notes.append(f"{attachment.name} was not sent: {problem}")
-                continue
-            assert attachment.fetch is not None
-            try:
-                data = await attachment.fetch()
-                file_id = await self.app.client.upload_file(
-                    attachment.name, attachment.mime_type, data, user=self.dify_user
-                )
-            except DifyError as exc:
-                log.warning("upload of %s failed: %s", attachment.name, exc)
-                self._notes.append(f"{attachment.name} was not sent: the upload failed")
-                continue
-            except Exception as exc:
-                log.warning("download of %s failed: %s", attachment.name, exc)
-                self._notes.append(f"{attachment.name} was not sent: it could not be downloaded")
-                continue
-            files.append(
-                {
-                    "type": file_type(attachment),
-                    "transfer_method": "local_file",
-                    "upload_file_id": file_id,
-                }
-            )
+        files, refused = await upload_attachments(self.app, documents, user=self.dify_user)
+        self._notes += refused
         return files
 
     async def _remember(self, keys: list[str]) -> None:
@@ -428,25 +389,3 @@ class Turn:
 
 def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
-
-
-def _thought_status(thought: AgentThought) -> str:
-    if not thought.tool:
-        return ""
-    tool_input = " ".join(thought.tool_input.split())
-    if len(tool_input) > 80:
-        tool_input = tool_input[:77] + "…"
-    return f"🔧 Using {thought.tool}" + (f" ({tool_input})" if tool_input else "") + "…"
-
-
-def format_citations(citations: list[Citation], *, limit: int = 5) -> str:
-    """A short numbered source list in Markdown."""
-    lines = ["*Sources*"]
-    for number, citation in enumerate(citations[:limit], start=1):
-        name = citation.document_name or citation.dataset_name or "source"
-        label = f"[{name}]({citation.url})" if citation.url else name
-        snippet = " ".join(citation.content.split())
-        if len(snippet) > 120:
-            snippet = snippet[:117].rstrip() + "…"
-        lines.append(f"{number}. {label}" + (f": {snippet}" if snippet else ""))
-    return "\n".join(lines)

@@ -40,20 +40,12 @@ class ReplyWriter:
         self._closing = asyncio.Event()
         self._in_call = False
         self._flusher: asyncio.Task[None] | None = None
-        self._first_post = asyncio.Event()
         self.edits = 0
 
     @property
     def message_keys(self) -> list[str]:
         """Keys of the messages posted so far, in order."""
         return list(self._keys)
-
-    @property
-    def has_posted(self) -> bool:
-        return bool(self._keys)
-
-    async def wait_first_post(self) -> None:
-        await self._first_post.wait()
 
     def update(self, markdown: str, *, status: str = "", controls: Controls | None = None) -> None:
         """The answer so far (a transient status line, buttons); shown as soon as allowed."""
@@ -81,10 +73,6 @@ class ReplyWriter:
                 log.warning("final answer write failed (%s); retrying", exc)
                 await asyncio.sleep(0.5 * attempt)
         return self.message_keys
-
-    async def abandon(self) -> None:
-        """Stop pacing without a final write (the caller shows something else)."""
-        await self._stop_flusher()
 
     async def _stop_flusher(self) -> None:
         task, self._flusher = self._flusher, None
@@ -166,7 +154,6 @@ class ReplyWriter:
         self._keys.append(key)
         self._shown.append(wanted)
         self._last_edit = time.monotonic()
-        self._first_post.set()
 
     async def _call_edit(
         self, index: int, wanted: tuple[str, Controls | None], final: bool
