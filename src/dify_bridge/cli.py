@@ -63,18 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "migrate":
             return _migrate(args.source, args.target)
         env = load_environment(args.env_file)
-        if command == "demo" and not args.dify:
+        offline = command == "demo" and not args.dify
+        settings = parse_settings(_offline(env) if offline else env)
+        if command == "run" and not settings.has_platform and not settings.dify.api_key:
+            offline = True  # nothing configured yet: the offline demo
             settings = parse_settings(_offline(env))
-        else:
-            settings = parse_settings(env)
-        configure_logging(settings.log_level, secrets=settings.secrets, as_json=settings.log_json)
+        console = command in ("run", "demo") and (command == "demo" or not settings.has_platform)
+        configure_logging(
+            _log_level(env, settings, console=console, offline=offline),
+            secrets=settings.secrets,
+            as_json=settings.log_json,
+        )
         if command == "check":
             return asyncio.run(_check(settings))
-        offline = command == "demo" and not args.dify
-        if command == "run" and not settings.has_platform:
-            offline = not settings.dify.api_key
-            if offline:
-                settings = parse_settings(_offline(env))
         return asyncio.run(_run(settings, command=command, offline=offline))
     except ConfigError as exc:
         print(f"dify-bridge: configuration error: {exc}", file=sys.stderr)
@@ -101,8 +102,16 @@ def _offline(env: dict[str, str]) -> dict[str, str]:
     apps, routes or inputs, no production database), a built-in fake Dify."""
     kept = {k: v for k, v in env.items() if k.startswith("LOG_")}
     kept["DIFY_API_KEY"] = DEMO_KEY
-    kept.setdefault("LOG_LEVEL", "WARNING")
     return kept
+
+
+def _log_level(env: dict[str, str], settings: Settings, *, console: bool, offline: bool) -> str:
+    """``LOG_LEVEL`` if set; else quieter when the terminal is the chat itself."""
+    if env.get("LOG_LEVEL", "").strip():
+        return settings.log_level
+    if offline:
+        return "ERROR"  # the demo's notices are in the conversation already
+    return "WARNING" if console else "INFO"
 
 
 async def _run(settings: Settings, *, command: str, offline: bool) -> int:
