@@ -56,6 +56,7 @@ class Bridge:
         if task is not None:
             self._turns.add(task)
         started = False
+        turn: Turn | None = None
         try:
             # the thread's queue is joined before anything is awaited: arrival order
             async with self._thread_turn(incoming.thread_key):
@@ -80,6 +81,9 @@ class Bridge:
                     await turn.run()
                 finally:
                     self._live.pop(incoming.thread_key, None)
+            if turn is not None:
+                # outside the thread's turn: the next question need not wait for audio
+                await turn.speak()
         except asyncio.CancelledError:
             if not started:  # cancelled while waiting its turn: say so, never silently
                 await _post_notice(sink, INTERRUPTED_NOTICE)

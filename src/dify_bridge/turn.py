@@ -103,6 +103,7 @@ class Turn:
         self.app: DifyApp = apps.default
         self.dify_user = incoming.thread_key
         self.stop_requested = False
+        self.answered = False
         self._dify_told_to_stop = False
         self._prefix = ""
         self._notes: list[str] = []
@@ -190,8 +191,7 @@ class Turn:
             )
             with contextlib.suppress(Exception):
                 await self.sink.clear_thinking()
-        if outcome == "answered":
-            await self._speak()  # only now: the text never waits for the audio
+        self.answered = outcome == "answered"
 
     async def _answer(self, query: str) -> None:
         record = await self.store.get_thread(self.thread_key)
@@ -312,10 +312,12 @@ class Turn:
             controls = Controls(feedback=self.options.feedback_buttons, suggestions=suggestions)
             await self.writer.finish(final, controls=controls)
 
-    async def _speak(self) -> None:
+    async def speak(self) -> None:
         """After the final text: the spoken answer as a file, when voice replies are on."""
         sink = self.sink
-        if self.stop_requested or not self.result.message_id or not isinstance(sink, AudioSink):
+        if not self.answered or self.stop_requested or not self.result.message_id:
+            return
+        if not isinstance(sink, AudioSink):
             return
         if not wants_voice(self.options.voice_replies, await self.app.parameters()):
             return
