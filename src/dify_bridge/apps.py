@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -33,6 +34,7 @@ class _Remembered:
     parameters: dict[str, Any] = field(default_factory=dict)
     fetched_at: float | None = None
     max_age: float = PARAMETERS_MAX_AGE
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,16 @@ class DifyApp:
     async def parameters(self) -> dict[str, Any]:
         """The app's settings, fetched at most every few minutes; empty if unreachable."""
         memo = self._remembered
-        now = time.monotonic()
-        if memo.fetched_at is None or now - memo.fetched_at > memo.max_age:
-            try:
-                memo.parameters = await self.client.parameters()
-                memo.max_age = PARAMETERS_MAX_AGE
-            except DifyError as exc:
-                log.warning("could not read the settings of app %r: %s", self.name, exc)
-                memo.max_age = RETRY_AFTER_FAILURE  # a passing outage: ask again soon
-            memo.fetched_at = now
+        async with memo.lock:  # answers ending together ask Dify once, not once each
+            now = time.monotonic()
+            if memo.fetched_at is None or now - memo.fetched_at > memo.max_age:
+                try:
+                    memo.parameters = await self.client.parameters()
+                    memo.max_age = PARAMETERS_MAX_AGE
+                except DifyError as exc:
+                    log.warning("could not read the settings of app %r: %s", self.name, exc)
+                    memo.max_age = RETRY_AFTER_FAILURE  # a passing outage: ask again soon
+                memo.fetched_at = time.monotonic()
         return memo.parameters
 
     def inputs_for(self, incoming: Incoming) -> dict[str, Any]:
