@@ -325,6 +325,9 @@ class DiscordAdapter:
         me = self.client.user
         if me is None or payload.user_id == me.id:
             return
+        reactor = payload.member or self.client.get_user(payload.user_id)
+        if reactor is not None and reactor.bot:
+            return  # another bot's reactions are not a person's feedback or stop
         rating = rating_for(payload.emoji.name)
         stop = added and payload.emoji.name == STOP_EMOJI
         if rating is None and not stop:
@@ -412,7 +415,11 @@ class DiscordAdapter:
         name = str(data.get("name", ""))
         if name not in ("new", "status"):
             return
-        conversation = await self._conversation_of(interaction)
+        try:
+            conversation = await self._conversation_of(interaction)
+        except discord.HTTPException as exc:  # e.g. no View Channel there: still answer
+            log.info("command in channel %s: %s", interaction.channel_id, exc)
+            conversation = None
         if conversation is None:
             await interaction.response.send_message(
                 "I do not answer here.", ephemeral=True, allowed_mentions=NO_MENTIONS

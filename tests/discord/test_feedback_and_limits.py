@@ -33,6 +33,10 @@ async def test_thumbs_up_and_down_become_feedback_as_the_threads_user(server: Se
         await server.discord.remove_reaction(answer, server.bob, "👎🏽")
         await server.dify.wait_until(lambda: len(_feedbacks(server)) == 3)
         await server.discord.add_reaction(answer, server.alice, "🎉")  # not feedback
+        robot = server.discord.add_user("autoreact", guild=server.guild, bot=True)
+        await server.discord.add_reaction(answer, robot, "👍")  # a bot is nobody's feedback
+        await server.discord.add_reaction(answer, server.alice, "👍")
+        await server.dify.wait_until(lambda: len(_feedbacks(server)) == 4)
 
     [message] = server.dify.messages.values()
     thread_user = f"discord:{server.guild.id}:{thread_id}"
@@ -40,7 +44,8 @@ async def test_thumbs_up_and_down_become_feedback_as_the_threads_user(server: Se
         (message.id, {"rating": "like", "user": thread_user}),
         (message.id, {"rating": "dislike", "user": thread_user}),
         (message.id, {"rating": None, "user": thread_user}),
-    ], "the bot's own 👍/👎 hints and other emoji sent nothing"
+        (message.id, {"rating": "like", "user": thread_user}),
+    ], "the bot's own 👍/👎 hints, another bot's 👍 and other emoji sent nothing"
     hints = server.discord.requests("PUT", "/reactions/")
     assert [c.path.split("/")[-2] for c in hints] == ["👍", "👎"]
 

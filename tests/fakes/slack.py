@@ -160,6 +160,8 @@ class FakeSlack:
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.users: dict[str, str] = {"U1": "Alice", "U2": "Bob"}
+        self.bot_users: set[str] = set()
+        """Users that ``users.info`` reports as other apps' bots."""
         self.channels: dict[str, str] = {}
         self.files: dict[str, FakeFile] = {}
         self.downloads: list[tuple[str, str]] = []
@@ -766,7 +768,7 @@ class FakeSlack:
                 "name": name.lower(),
                 "real_name": name,
                 "profile": {"display_name": name, "real_name": name},
-                "is_bot": False,
+                "is_bot": user_id in self.bot_users,
             },
         }
 

@@ -102,6 +102,10 @@ async def test_event_types_the_bot_does_not_use_still_get_200(slack_bot: SlackBo
     challenge = {"type": "url_verification", "challenge": "abc123", "token": "t"}
     status, text = await slack.post_event(slack_bot.events_url, challenge)
     assert status == 200 and "abc123" in text
+    # sent when a workspace passes Slack's event limit: no event, still a 200
+    busy = {"type": "app_rate_limited", "token": "t", "team_id": "T1", "minute_rate_limited": 1}
+    status, _ = await slack.post_event(slack_bot.events_url, busy)
+    assert status == 200
 
 
 async def test_allow_lists_are_enforced_before_dify(

@@ -48,8 +48,11 @@ async def test_other_reactions_and_reactions_on_other_messages_are_ignored(slack
     (answer,) = slack.thread("C1", ts)
     (message,) = dify.messages.values()
 
+    slack.users["U8"] = "Autoreact"
+    slack.bot_users.add("U8")
     await slack_bot.send(slack.reaction_event("C1", answer.ts, "tada"))
     await slack_bot.send(slack.reaction_event("C1", ts, "+1"))  # the user's own question
+    await slack_bot.send(slack.reaction_event("C1", answer.ts, "+1", user="U8"))  # a bot
     await slack_bot.send(slack.reaction_event("C1", answer.ts, "-1"))
 
     await eventually(lambda: message.rating == "dislike")
