@@ -36,7 +36,7 @@ from dify_bridge.adapters.discord_client import (
     DiscordUnavailable,
 )
 from dify_bridge.adapters.discord_commands import COMMANDS, new_reply, status_reply
-from dify_bridge.adapters.discord_sink import NO_MENTIONS, DiscordSink
+from dify_bridge.adapters.discord_sink import NO_MENTIONS, DiscordSink, SuggestedQuestions
 from dify_bridge.adapters.discord_text import (
     STOP_EMOJI,
     event_key,
@@ -115,6 +115,7 @@ class DiscordAdapter:
         self._settings = settings
         self._bridge = bridge
         self._access = AccessPolicy.from_settings(settings)
+        self._questions = SuggestedQuestions()
         self._connection = DiscordConnection(
             settings, self, ready_timeout=ready_timeout, guild_ready_timeout=guild_ready_timeout
         )
@@ -270,7 +271,9 @@ class DiscordAdapter:
         channel = self.client.get_partial_messageable(
             conversation.channel_id, guild_id=conversation.guild_id
         )
-        sink = DiscordSink(channel, reaction_hints=self._settings.reaction_hints)
+        sink = DiscordSink(
+            channel, reaction_hints=self._settings.reaction_hints, questions=self._questions
+        )
         await self._bridge.handle_message(incoming, sink)
 
     def _mentions_me(self, message: discord.Message, my_id: int) -> bool:
@@ -400,6 +403,7 @@ class DiscordAdapter:
             channel = self.client.get_partial_messageable(
                 conversation.channel_id, guild_id=conversation.guild_id
             )
+            argument = self._questions.whole(str(data.get("custom_id", "")), argument)
             asked = f"💬 {interaction.user.display_name}: {argument}"
             await channel.send(neutralise_mentions(asked), allowed_mentions=NO_MENTIONS)
             incoming = self._incoming(

@@ -53,8 +53,10 @@ class DiscordSink:
         *,
         reaction_hints: bool = False,
         typing_refresh: float = TYPING_REFRESH,
+        questions: SuggestedQuestions | None = None,
     ) -> None:
         self._channel = channel
+        self._questions = questions
         self._reaction_hints = reaction_hints
         self._typing_refresh = typing_refresh
         self._typing: asyncio.Task[None] | None = None
@@ -81,6 +83,7 @@ class DiscordSink:
 
     async def post(self, text: str, *, controls: Controls | None = None) -> str:
         view = controls_view(controls)
+        self._remember(controls)
         if view is None:
             message = await self._channel.send(text, allowed_mentions=NO_MENTIONS)
         else:
@@ -95,6 +98,7 @@ class DiscordSink:
         _, message_id = parse_message_key(message_key)
         partial = self._channel.get_partial_message(message_id)
         # view=None sends an empty component list: buttons no longer wanted disappear
+        self._remember(controls)
         await partial.edit(content=text, allowed_mentions=NO_MENTIONS, view=controls_view(controls))
 
     async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
@@ -103,6 +107,11 @@ class DiscordSink:
             file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
         )
         return message_key(self._channel.id, message.id)
+
+    def _remember(self, controls: Controls | None) -> None:
+        if self._questions is not None and controls is not None:
+            for question in controls.suggestions:
+                self._questions.remember(question)
 
     async def _keep_typing(self) -> None:
         while True:
@@ -120,6 +129,23 @@ class DiscordSink:
                 await partial.add_reaction(emoji)
         except discord.HTTPException as exc:
             log.info("could not add rating hints to %s: %s", key, exc)
+
+
+class SuggestedQuestions:
+    """Whole suggested questions by button id: a button id holds only the first 85
+    characters. Bounded; after a restart a click asks the cut question."""
+
+    def __init__(self, limit: int = 5000) -> None:
+        self._by_id: dict[str, str] = {}
+        self._limit = limit
+
+    def remember(self, question: str) -> None:
+        if len(self._by_id) >= self._limit:
+            self._by_id.clear()
+        self._by_id[suggestion_custom_id(question)] = question
+
+    def whole(self, custom_id: str, cut: str) -> str:
+        return self._by_id.get(custom_id, cut)
 
 
 def controls_view(controls: Controls | None) -> discord.ui.View | None:
