@@ -161,16 +161,10 @@ def parse_reaction(body: Mapping[str, Any], bot: BotIdentity) -> ReactionEvent |
     """A rating added to or removed from one of the bot's messages, else None."""
     event = body.get("event") or {}
     rating = rating_of(str(event.get("reaction") or ""))
-    item = event.get("item") or {}
-    user = str(event.get("user") or "")
-    if rating is None or item.get("type") != "message" or not user or user == bot.user_id:
+    reacted = _reacted_message(event, bot)
+    if rating is None or reacted is None:
         return None
-    item_user = event.get("item_user")
-    if item_user and item_user != bot.user_id:
-        return None
-    channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
-    if not channel or not ts:
-        return None
+    channel, ts, user = reacted
     added = event.get("type") == "reaction_added"
     key = message_key(_team(body, bot), channel, ts)
     return ReactionEvent(Reaction(key, rating if added else None, user), channel)
@@ -183,6 +177,15 @@ def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
         return None
     if str(event.get("reaction") or "").split("::", 1)[0] != STOP_REACTION:
         return None
+    reacted = _reacted_message(event, bot)
+    if reacted is None:
+        return None
+    channel, ts, user = reacted
+    return StopRequest(message_key(_team(body, bot), channel, ts), channel, user)
+
+
+def _reacted_message(event: Mapping[str, Any], bot: BotIdentity) -> tuple[str, str, str] | None:
+    """(channel, ts, reacting user) of a reaction by someone else on a bot message."""
     item = event.get("item") or {}
     user = str(event.get("user") or "")
     if item.get("type") != "message" or not user or user == bot.user_id:
@@ -193,7 +196,7 @@ def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
     channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
     if not channel or not ts:
         return None
-    return StopRequest(message_key(_team(body, bot), channel, ts), channel, user)
+    return channel, ts, user
 
 
 def _team(body: Mapping[str, Any], bot: BotIdentity) -> str:

@@ -444,20 +444,15 @@ class FakeSlack:
         self, url: str, fields: dict[str, str], *, secret: str | None = None
     ) -> tuple[int, str]:
         """POST a slash command the way Slack does (signed form fields); return (status, body)."""
-        raw = urlencode(fields)
-        headers = sign_request(raw, self.signing_secret if secret is None else secret)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(url, data=raw.encode(), headers=headers) as response,
-        ):
-            return response.status, await response.text()
+        return await self._post_form(url, urlencode(fields), secret)
 
     async def post_action(
         self, url: str, payload: dict[str, Any], *, secret: str | None = None
     ) -> tuple[int, str]:
         """POST an interactive payload the way Slack does (form field ``payload``, signed)."""
-        raw = "payload=" + quote(json.dumps(payload))
+        return await self._post_form(url, "payload=" + quote(json.dumps(payload)), secret)
+
+    async def _post_form(self, url: str, raw: str, secret: str | None) -> tuple[int, str]:
         headers = sign_request(raw, self.signing_secret if secret is None else secret)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with (
