@@ -248,11 +248,20 @@ class Turn:
             inputs=self.app.inputs_for(self.incoming),
             files=files,
         )
-        async with contextlib.aclosing(events):  # a stop leaves the stream: close it now
-            await self._read(events, mapped, stop)
+        saving: list[asyncio.Task[None]] = []
+        try:
+            async with contextlib.aclosing(events):  # a stop leaves the stream: close it now
+                await self._read(events, mapped, stop, saving)
+        finally:
+            for task in saving:  # the mapping is confirmed before the turn ends
+                await task
 
     async def _read(
-        self, events: AsyncIterator[StreamEvent], mapped: str | None, stop: Controls | None
+        self,
+        events: AsyncIterator[StreamEvent],
+        mapped: str | None,
+        stop: Controls | None,
+        saving: list[asyncio.Task[None]],
     ) -> None:
         result = self.result
         status = ""
@@ -260,10 +269,10 @@ class Turn:
         async for event in events:
             if event.conversation_id and event.conversation_id != mapped:
                 mapped = result.conversation_id = event.conversation_id
-                # stored at once, so a crash mid-answer still keeps the conversation
-                await self.store.save_thread(
-                    ThreadRecord(self.thread_key, mapped, self.dify_user, self.app.name)
-                )
+                # stored at once, so a crash mid-answer still keeps the conversation;
+                # alongside the first words, not before them
+                record = ThreadRecord(self.thread_key, mapped, self.dify_user, self.app.name)
+                saving.append(asyncio.create_task(self.store.save_thread(record)))
             result.message_id = event.message_id or result.message_id
             result.task_id = event.task_id or result.task_id
             if self.stop_requested:
