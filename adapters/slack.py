@@ -92,8 +92,6 @@ class SlackAdapter:
             await self.stop()
             raise
         self._ready = True
-        if self._settings.native_streaming:
-            log.warning("SLACK_NATIVE_STREAMING is not implemented yet; answers use edits")
         mode = "Socket Mode" if self._settings.socket_mode else f"HTTP on port {self.port}"
         log.info("Slack bot %s of team %s is up (%s)", self._bot.user_id, self._bot.team_id, mode)
 

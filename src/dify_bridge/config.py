@@ -77,7 +77,6 @@ class SlackSettings:
     allowed_channels: frozenset[str] = frozenset()
     allowed_users: frozenset[str] = frozenset()
     speaker_names: bool = True
-    native_streaming: bool = False
     edits_per_minute: float = 45.0
     """Workspace-wide budget of ``chat.update`` calls, below Slack's Tier 3 (~50)."""
 
@@ -172,7 +171,6 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             allowed_channels=reader.id_set("SLACK_ALLOWED_CHANNELS"),
             allowed_users=reader.id_set("SLACK_ALLOWED_USERS"),
             speaker_names=reader.flag("SLACK_SPEAKER_NAMES", True),
-            native_streaming=reader.flag("SLACK_NATIVE_STREAMING", False),
             edits_per_minute=reader.number("SLACK_EDITS_PER_MINUTE", 45.0),
         )
         if not slack.app_token and not slack.signing_secret:

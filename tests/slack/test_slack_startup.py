@@ -49,16 +49,3 @@ async def test_a_refused_bot_token_fails_the_start_without_showing_it(
         ):
             pass
     assert "xoxb-wrong-token" not in str(failure.value)
-
-
-async def test_native_streaming_is_not_pretended(
-    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path, caplog: pytest.LogCaptureFixture
-):
-    async with running_slack_bot(
-        fake_slack, fake_dify, tmp_path / "bridge.db", SLACK_NATIVE_STREAMING="true"
-    ) as bot:
-        root = await bot.ask("C1", "hello")
-
-    assert "SLACK_NATIVE_STREAMING is not implemented" in caplog.text
-    assert fake_slack.calls_to("chat.startStream") == [], "answers are edited in place"
-    assert len(fake_slack.thread_texts("C1", root)) == 1
