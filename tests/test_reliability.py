@@ -17,6 +17,7 @@ import pytest
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import StoreError
 from dify_bridge.store_sqlite import SqliteStore
+from dify_bridge.turn import UNEXPECTED_NOTICE
 
 from .support import RecordingSink, incoming, running_bridge
 from .test_cli import CLEAN_ENV, run_cli
@@ -225,3 +226,18 @@ def test_json_logs_carry_no_secrets(tmp_path: Path) -> None:
     line = json.loads(formatter.format(record))
     assert line["message"] == "calling with ***"
     assert line["thread_key"] == "slack:T:C:1"
+
+
+async def test_a_store_failure_while_claiming_becomes_a_notice(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    path = tmp_path / "b.db"
+    async with running_bridge(fake_dify.url, path) as rt:
+        broken = sqlite3.connect(path)
+        broken.execute("DROP TABLE events")  # the next claim fails inside SQLite
+        broken.commit()
+        broken.close()
+        sink = RecordingSink()
+        await rt.bridge.handle_message(incoming("t", "hi", event="ev-1"), sink)
+    assert sink.texts == [UNEXPECTED_NOTICE]
+    assert fake_dify.chat_requests == []

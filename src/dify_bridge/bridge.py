@@ -18,7 +18,13 @@ from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.metrics import Metrics
 from dify_bridge.models import Incoming, Reaction, ReplySink
 from dify_bridge.store import Store
-from dify_bridge.turn import INTERRUPTED_NOTICE, LOST_CONTEXT_NOTICE, BridgeOptions, Turn
+from dify_bridge.turn import (
+    INTERRUPTED_NOTICE,
+    LOST_CONTEXT_NOTICE,
+    UNEXPECTED_NOTICE,
+    BridgeOptions,
+    Turn,
+)
 
 __all__ = ["LOST_CONTEXT_NOTICE", "Bridge", "BridgeOptions"]
 
@@ -64,7 +70,13 @@ class Bridge:
                     await _post_notice(sink, INTERRUPTED_NOTICE)
                     return
                 keys = incoming.event_keys
-                if keys and not await self.store.claim_events(keys):
+                try:
+                    first_time = not keys or await self.store.claim_events(keys)
+                except StoreError as exc:
+                    log.error("message in %s not answered: %s", incoming.thread_key, exc)
+                    await _post_notice(sink, UNEXPECTED_NOTICE)
+                    return
+                if not first_time:
                     log.info("already handled %s; skipping the redelivery", keys[0])
                     return
                 turn = Turn(
