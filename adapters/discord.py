@@ -419,31 +419,29 @@ class DiscordAdapter:
         name = str(data.get("name", ""))
         if name not in ("new", "status"):
             return
+        # deferred at once: the answer below may wait on Discord and Dify, Discord only 3 s
+        await interaction.response.defer(ephemeral=True)
         try:
             conversation = await self._conversation_of(interaction)
         except discord.HTTPException as exc:  # e.g. no View Channel there: still answer
             log.info("command in channel %s: %s", interaction.channel_id, exc)
             conversation = None
         if conversation is None:
-            await interaction.response.send_message(
-                "I do not answer here.", ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-            return
-        store = self._bridge.store
-        if name == "new":
+            text = "I do not answer here."
+        elif name == "new":
             in_dm = conversation.guild_id is None
             if in_dm:
-                await store.forget_thread(conversation.key)
+                await self._bridge.store.forget_thread(conversation.key)
             text = new_reply(in_dm=in_dm)
         else:
-            record = await store.get_thread(conversation.key)
+            record = await self._bridge.store.get_thread(conversation.key)
             app = (
                 self._bridge.apps.get(record.app)
                 if record is not None
                 else self._bridge.apps.for_scopes(conversation.scopes)
             )
             text = await status_reply(record, app)
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def _conversation_of(self, interaction: discord.Interaction) -> _Conversation | None:
         """The conversation an interaction happened in, if the allow-lists let it through."""

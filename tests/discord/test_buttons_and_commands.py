@@ -156,7 +156,7 @@ async def test_new_in_a_dm_starts_a_fresh_conversation(server: Server) -> None:
         await server.wait_for_answer(dm, "First answer.")
         interaction = await server.discord.run_command(dm, server.alice, "new")
         await server.discord.wait_until(
-            lambda: server.discord.callback_for(interaction) is not None, what="the /new reply"
+            lambda: server.discord.reply_for(interaction) is not None, what="the /new reply"
         )
         await server.discord.send_message(dm, server.alice, "what was the number?")
         await server.wait_for_answer(dm, "Fresh answer.", count=2)
@@ -165,20 +165,20 @@ async def test_new_in_a_dm_starts_a_fresh_conversation(server: Server) -> None:
     assert first["conversation_id"] == "" and second["conversation_id"] == ""
     assert len(server.dify.conversations) == 2
     callback = server.discord.callback_for(interaction)
-    assert callback is not None and callback.type == 4
-    assert callback.data is not None and "next message" in callback.data["content"]
-    assert callback.data["flags"] & EPHEMERAL_FLAG
+    assert callback is not None and callback.type == 5, "deferred at once (Discord's 3 s)"
+    reply = server.discord.reply_for(interaction)
+    assert reply is not None and "next message" in reply["content"]
+    assert reply["flags"] & EPHEMERAL_FLAG
 
 
 async def test_new_in_a_guild_channel_explains_threads(server: Server) -> None:
     async with server.bot():
         interaction = await server.discord.run_command(server.general, server.alice, "new")
         await server.discord.wait_until(
-            lambda: server.discord.callback_for(interaction) is not None, what="the /new reply"
+            lambda: server.discord.reply_for(interaction) is not None, what="the /new reply"
         )
-    callback = server.discord.callback_for(interaction)
-    assert callback is not None and callback.data is not None
-    assert "mention me" in callback.data["content"]
+    reply = server.discord.reply_for(interaction)
+    assert reply is not None and "mention me" in reply["content"]
     assert not server.dify.chat_requests
 
 
@@ -190,14 +190,13 @@ async def test_status_shows_the_conversation_and_the_app(server: Server) -> None
         await server.wait_for_answer(thread_id, "Hello.")
         after = await server.discord.run_command(thread_id, server.alice, "status")
         await server.discord.wait_until(
-            lambda: server.discord.callback_for(after) is not None, what="the /status reply"
+            lambda: None not in (server.discord.reply_for(before), server.discord.reply_for(after)),
+            what="both /status replies",
         )
 
     [conversation] = server.dify.conversations.values()
-    empty, mapped = server.discord.callback_for(before), server.discord.callback_for(after)
-    assert empty is not None and empty.data is not None
-    assert "No conversation here yet" in empty.data["content"]
-    assert mapped is not None and mapped.data is not None
-    assert conversation.id in mapped.data["content"]
-    assert "Demo Assistant" in mapped.data["content"], "the app's name from Dify"
-    assert mapped.type == 4 and mapped.data["flags"] & EPHEMERAL_FLAG, "only the asker sees it"
+    empty, mapped = server.discord.reply_for(before), server.discord.reply_for(after)
+    assert empty is not None and "No conversation here yet" in empty["content"]
+    assert mapped is not None and conversation.id in mapped["content"]
+    assert "Demo Assistant" in mapped["content"], "the app's name from Dify"
+    assert mapped["flags"] & EPHEMERAL_FLAG, "only the asker sees it"

@@ -211,6 +211,8 @@ class FakeDiscord:
         """attachment id -> file, for user attachments and bot uploads alike"""
         self.interactions: dict[int, Json] = {}
         self.callbacks: list[InteractionCallback] = []
+        self.followups: dict[int, list[Json]] = {}
+        """Messages sent after a deferred answer (``POST /webhooks/{app}/{token}``)."""
         self.commands: list[Json] | None = None
         """The global commands the bot registered last (None: never)."""
         self.calls: list[RestCall] = []
@@ -259,6 +261,7 @@ class FakeDiscord:
             ("DELETE", "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._unreact),
             ("PUT", "/applications/{aid}/commands", self._put_commands),
             ("POST", "/interactions/{iid}/{token}/callback", self._interaction_callback),
+            ("POST", "/webhooks/{aid}/{token}", self._followup),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, api + path, handler)
@@ -408,6 +411,14 @@ class FakeDiscord:
             raise AssertionError(f"/{name} is not registered (registered: {registered})")
         data = {"id": str(self.snowflake()), "name": name, "type": 1}
         return await self._interact(2, channel_id, user, data)
+
+    def reply_for(self, interaction_id: int) -> Json | None:
+        """What the person who ran a command reads: the direct answer or the first follow-up."""
+        callback = self.callback_for(interaction_id)
+        if callback is not None and callback.type == 4:
+            return callback.data
+        sent = self.followups.get(interaction_id)
+        return sent[0] if sent else None
 
     def callback_for(self, interaction_id: int) -> InteractionCallback | None:
         return next((c for c in self.callbacks if c.interaction_id == interaction_id), None)
@@ -668,7 +679,7 @@ class FakeDiscord:
         request[_CALL] = call
         request[_FILES] = uploads
         # interaction callbacks are authorised by the interaction token, not the bot token
-        needs_token = not path.startswith("/interactions/")
+        needs_token = not path.startswith(("/interactions/", "/webhooks/"))
         if needs_token and request.headers.get("Authorization") != f"Bot {self.token}":
             response = _json({"message": "401: Unauthorized", "code": 0}, status=401)
         elif (limited := self._injected_limit(call)) is not None:
@@ -918,6 +929,22 @@ class FakeDiscord:
         ]
         self.commands = registered
         return _json(registered)
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        found = [i for i in self.interactions.values() if i["token"] == token]
+        if str(self.application_id) != request.match_info["aid"] or not found:
+            raise _not_found("Unknown Webhook", 10015)
+        interaction_id = int(found[0]["id"])
+        callback = self.callback_for(interaction_id)
+        if callback is None or callback.type != 5:
+            raise _not_found("Unknown Webhook", 10015)
+        body: Json = request[_CALL].json or {}
+        self.followups.setdefault(interaction_id, []).append(body)
+        channel_id = int(found[0]["channel_id"])
+        message = self._message_payload(channel_id, self.bot, str(body.get("content") or ""), 0)
+        message["flags"] = body.get("flags", 0)
+        return _json(message)
 
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         interaction_id = int(request.match_info["iid"])
