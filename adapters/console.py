@@ -17,10 +17,10 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from dify_bridge.bridge import Bridge
+from dify_bridge.core.bridge import Bridge
+from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core.types import Controls, Incoming, Rating, Reaction
 from dify_bridge.errors import DifyError
-from dify_bridge.models import Controls, Incoming, Rating, Reaction
-from dify_bridge.pacing import EditBudget
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dify_bridge.pacing import EditBudget
+from dify_bridge.core.pacing import EditBudget
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = re.compile(r"s(\d{12,}) ")

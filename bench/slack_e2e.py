@@ -35,11 +35,11 @@ from tests.fakes.slack import FakeSlack
 
 from bench.common import own_cpu_seconds, peak_rss_mb, print_json, stamp_of
 from bench.fake_dify import expected_answer
-from dify_bridge.adapters.slack import SlackAdapter
-from dify_bridge.adapters.slack_sink import THINKING_REACTION
+from dify_bridge.adapters.slack.app import SlackAdapter
+from dify_bridge.adapters.slack.sink import THINKING_REACTION
 from dify_bridge.config import parse_settings
-from dify_bridge.dify import make_http_client
-from dify_bridge.runtime import open_runtime
+from dify_bridge.dify.client import make_http_client
+from dify_bridge.ops.runtime import open_runtime
 
 WARMUP_TURNS = 10
 TIER3_PER_MINUTE = 50

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import percentile, print_json
+from dify_bridge.core.types import ThreadRecord
 from dify_bridge.errors import BridgeError
-from dify_bridge.models import ThreadRecord
 from dify_bridge.store import Store, open_store
 
 CONCURRENCY = 32

@@ -32,9 +32,9 @@ from httpx_sse import aconnect_sse
 from bench.common import TimingSink, own_cpu_seconds, peak_rss_mb, print_json, stamp_of
 from bench.fake_dify import expected_answer
 from dify_bridge.config import parse_settings
-from dify_bridge.dify import make_http_client
-from dify_bridge.models import Incoming
-from dify_bridge.runtime import open_runtime
+from dify_bridge.core.types import Incoming
+from dify_bridge.dify.client import make_http_client
+from dify_bridge.ops.runtime import open_runtime
 
 WARMUP_TURNS = 10
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dify_bridge.config import Settings, parse_settings
-from dify_bridge.models import Controls, Incoming
-from dify_bridge.pacing import EditBudget
-from dify_bridge.runtime import Runtime, open_runtime
+from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core.types import Controls, Incoming
+from dify_bridge.ops.runtime import Runtime, open_runtime
 
 _MESSAGE_IDS = itertools.count(1)  # message keys are unique across threads, as on a platform
 

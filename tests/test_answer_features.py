@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+from dify_bridge.core.types import Attachment, Controls
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.models import Attachment, Controls
 
 from .support import RecordingSink, incoming, running_bridge
 
@@ -188,7 +188,7 @@ async def test_speaker_names_can_be_kept_out_of_questions(
 
 
 def test_a_stopped_chatflow_is_a_stop_not_an_error() -> None:
-    from dify_bridge.dify_events import WorkflowFinished, parse_event
+    from dify_bridge.dify.events import WorkflowFinished, parse_event
 
     stopped = {
         "event": "workflow_finished",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from dify_bridge.config.routes import load_routes
+from dify_bridge.core.types import Rating, Reaction
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import ConfigError
-from dify_bridge.models import Rating, Reaction
-from dify_bridge.routes import load_routes
 
 from .support import RecordingSink, incoming, running_bridge
 from .test_cli import run_cli

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
-from dify_bridge.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core.turn import INTERRUPTED_NOTICE
+from dify_bridge.core.types import Rating, Reaction
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.models import Rating, Reaction
-from dify_bridge.pacing import EditBudget
-from dify_bridge.turn import INTERRUPTED_NOTICE
 
 from .support import RecordingSink, incoming, running_bridge
 

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from dify_bridge.core.types import Rating
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.dify import DifyClient, make_http_client
-from dify_bridge.dify_events import (
+from dify_bridge.dify.client import DifyClient, make_http_client
+from dify_bridge.dify.events import (
     AgentThought,
     AnswerDelta,
     AnswerReplaced,
@@ -28,7 +29,6 @@ from dify_bridge.errors import (
     RateLimited,
     StreamFailed,
 )
-from dify_bridge.models import Rating
 
 
 @pytest.fixture

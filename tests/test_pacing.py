@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dify_bridge.pacing import EditBudget
+from dify_bridge.core.pacing import EditBudget
 
 
 class FakeClock:

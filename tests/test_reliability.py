@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from dify_bridge.core.turn import UNEXPECTED_NOTICE
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import StoreError
-from dify_bridge.store_sqlite import SqliteStore
-from dify_bridge.turn import UNEXPECTED_NOTICE
+from dify_bridge.store.sqlite import SqliteStore
 
 from .support import RecordingSink, incoming, running_bridge
 from .test_cli import CLEAN_ENV, run_cli
@@ -217,7 +217,7 @@ async def test_sigterm_lets_answers_finish_or_marks_them_interrupted(
 def test_json_logs_carry_no_secrets(tmp_path: Path) -> None:
     import logging
 
-    from dify_bridge.logs import RedactingFormatter
+    from dify_bridge.ops.logs import RedactingFormatter
 
     formatter = RedactingFormatter(["xoxb-top-secret"], as_json=True)
     record = logging.makeLogRecord(

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.runtime import Runtime
+from dify_bridge.ops.runtime import Runtime
 
 from .pg import PostgresCluster
 from .support import RecordingSink, incoming, running_bridge

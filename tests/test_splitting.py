@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dify_bridge.splitting import split_message, split_pieces
+from dify_bridge.core.splitting import split_message, split_pieces
 
 words = st.text(alphabet=st.sampled_from("ab cd\n`é😀"), min_size=0, max_size=30)
 documents = st.lists(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
-from dify_bridge.models import MessageRecord, ThreadRecord
 from dify_bridge.store import Store, open_store
 
 from .pg import PostgresCluster

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from dify_bridge.models import Attachment
-from dify_bridge.voice import (
+from dify_bridge.core.types import Attachment
+from dify_bridge.core.voice import (
     SilentAudio,
     UnsupportedAudio,
     dify_audio,

@@ -13,7 +13,7 @@ from pathlib import Path
 from dify_bridge import __version__
 from dify_bridge.config import Settings, load_environment, parse_settings
 from dify_bridge.errors import BridgeError, ConfigError
-from dify_bridge.logs import configure_logging
+from dify_bridge.ops.logs import configure_logging
 
 log = logging.getLogger("dify_bridge")
 
@@ -88,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(source: str, target: str) -> int:
-    from dify_bridge.migrate import copy_store
     from dify_bridge.store import redact_url
+    from dify_bridge.store.migrate import copy_store
 
     configure_logging("WARNING", secrets=[])
     report = asyncio.run(copy_store(source, target))
@@ -117,8 +117,8 @@ def _log_level(env: dict[str, str], settings: Settings, *, console: bool, offlin
 async def _run(settings: Settings, *, command: str, offline: bool) -> int:
     from dataclasses import replace
 
-    from dify_bridge.preflight import preflight
-    from dify_bridge.runtime import open_runtime, platform_adapters, run_console, serve
+    from dify_bridge.dify.preflight import preflight
+    from dify_bridge.ops.runtime import open_runtime, platform_adapters, run_console, serve
 
     fake = None
     scratch = None
@@ -169,9 +169,9 @@ def _banner(settings: Settings, offline: bool) -> str:
 
 
 async def _check(settings: Settings) -> int:
-    from dify_bridge.checks import run_checks
-    from dify_bridge.dify import make_http_client
-    from dify_bridge.runtime import build_apps
+    from dify_bridge.dify.client import make_http_client
+    from dify_bridge.ops.checks import run_checks
+    from dify_bridge.ops.runtime import build_apps
 
     async with make_http_client(connect_timeout=settings.dify.connect_timeout) as http:
         results = await run_checks(settings, build_apps(settings, http), http)

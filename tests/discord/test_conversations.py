@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dify_bridge.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
 from tests.discord.conftest import Server
 
 

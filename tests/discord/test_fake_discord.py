@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from dify_bridge.adapters.discord_client import DiscordConnection
+from dify_bridge.adapters.discord.client import DiscordConnection
 from dify_bridge.config import DiscordSettings, Secret
 from tests.fakes.discord import FakeDiscord
 

@@ -7,7 +7,7 @@ import logging
 import discord
 import pytest
 
-from dify_bridge.adapters.discord import PRIVILEGED_INTENTS_HELP, DiscordAdapter
+from dify_bridge.adapters.discord.adapter import PRIVILEGED_INTENTS_HELP, DiscordAdapter
 from dify_bridge.config import DiscordSettings, Secret
 from dify_bridge.errors import ConfigError
 from tests.discord.conftest import Server
@@ -124,7 +124,7 @@ async def test_allow_lists_are_applied_before_the_bridge(server: Server) -> None
 
 
 async def test_starting_against_an_unreachable_discord_fails_clearly(tmp_path: object) -> None:
-    from dify_bridge.adapters.discord import DiscordUnavailable
+    from dify_bridge.adapters.discord.adapter import DiscordUnavailable
 
     settings = DiscordSettings(
         bot_token=Secret("token"),
@@ -140,7 +140,7 @@ async def test_the_bot_runs_from_the_environment_like_dify_bridge_run(
     server: Server,
 ) -> None:
     """DISCORD_API_URL / DISCORD_GATEWAY_URL alone point the whole bot at the fake."""
-    from dify_bridge.runtime import platform_adapters
+    from dify_bridge.ops.runtime import platform_adapters
 
     server.dify.script("Configured by environment.")
     async with running_bridge(server.dify.url, server.db_path, **server.discord.env()) as rt:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dify_bridge.adapters.discord_access import AccessPolicy
-from dify_bridge.adapters.discord_text import (
+from dify_bridge.adapters.discord.access import AccessPolicy
+from dify_bridge.adapters.discord.text import (
     message_key,
     name_user_mentions,
     neutralise_mentions,
@@ -15,7 +15,7 @@ from dify_bridge.adapters.discord_text import (
     thread_key,
     thread_name,
 )
-from dify_bridge.models import Rating
+from dify_bridge.core.types import Rating
 
 
 def test_keys_name_guild_threads_and_dms() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from dify_bridge.adapters.slack import SlackAdapter
-from dify_bridge.adapters.slack_sink import THINKING_REACTION
+from dify_bridge.adapters.slack.app import SlackAdapter
+from dify_bridge.adapters.slack.sink import THINKING_REACTION
 from dify_bridge.config import parse_settings
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.runtime import Runtime, open_runtime
+from dify_bridge.ops.runtime import Runtime, open_runtime
 from tests.fakes.slack import FakeSlack
 
 

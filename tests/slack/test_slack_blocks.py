@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dify_bridge.adapters.slack_blocks import answer_blocks, parse_click
-from dify_bridge.adapters.slack_budgets import WorkspaceBudgets
-from dify_bridge.adapters.slack_files import SlackFiles
-from dify_bridge.models import ActionKind, Controls, Rating
+from dify_bridge.adapters.slack.blocks import answer_blocks, parse_click
+from dify_bridge.adapters.slack.budgets import WorkspaceBudgets
+from dify_bridge.adapters.slack.files import SlackFiles
+from dify_bridge.core.types import ActionKind, Controls, Rating
 
 
 def test_long_text_is_cut_into_sections_slack_accepts():

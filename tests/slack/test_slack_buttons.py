@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dify_bridge.models import ActionKind
+from dify_bridge.core.types import ActionKind
 from tests.fakes.slack import FakeMessage
 from tests.slack.conftest import SlackBot, eventually
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dify_bridge.adapters.slack_format import markdown_to_mrkdwn
-from dify_bridge.adapters.slack_sink import MAX_MESSAGE_CHARS, THINKING_REACTION
-from dify_bridge.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
+from dify_bridge.adapters.slack.sink import MAX_MESSAGE_CHARS, THINKING_REACTION
+from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, running_slack_bot

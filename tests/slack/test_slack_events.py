@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from dify_bridge.adapters.slack_events import (
+from dify_bridge.adapters.slack.events import (
     BotIdentity,
     parse_message,
     parse_reaction,
     rating_of,
 )
-from dify_bridge.models import Rating
+from dify_bridge.core.types import Rating
 
 BOT = BotIdentity(team_id="T1", user_id="UBOT", bot_id="BBOT", workspace_url="https://t.test/")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dify_bridge.adapters.slack_format import escape_mrkdwn, markdown_to_mrkdwn
+from dify_bridge.adapters.slack.format import escape_mrkdwn, markdown_to_mrkdwn
 
 
 def test_common_markdown_becomes_mrkdwn():

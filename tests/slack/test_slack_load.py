@@ -7,7 +7,7 @@ import itertools
 from collections import defaultdict
 from pathlib import Path
 
-from dify_bridge.adapters.slack_format import markdown_to_mrkdwn
+from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import ApiCall, FakeSlack
 from tests.slack.conftest import running_slack_bot

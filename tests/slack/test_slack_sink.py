@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dify_bridge.adapters.slack_client import (
+from dify_bridge.adapters.slack.client import (
     SlackCallFailed,
     SlackMessageTooLong,
     make_web_client,
 )
-from dify_bridge.adapters.slack_sink import THINKING_REACTION, SlackSink
+from dify_bridge.adapters.slack.sink import THINKING_REACTION, SlackSink
 from tests.fakes.slack import FakeSlack
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from dify_bridge.adapters.slack import SlackAdapter, SlackStartFailed
+from dify_bridge.adapters.slack.app import SlackAdapter, SlackStartFailed
 from dify_bridge.config import parse_settings
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.runtime import open_runtime
+from dify_bridge.ops.runtime import open_runtime
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot, slack_env
 

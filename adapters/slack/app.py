@@ -1,0 +1,159 @@
+"""Slack: events in through slack-bolt (Socket Mode or HTTP), answers out through sinks.
+
+This module runs the connection: the bolt app, its web client, Socket Mode
+or the HTTP server (``POST /slack/events``, ``GET /healthz``). What each
+event means is :mod:`dify_bridge.adapters.slack.listeners`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from dify_bridge.config import SlackSettings
+from dify_bridge.core.bridge import Bridge
+from dify_bridge.errors import BridgeError
+from dify_bridge.ops.http import add_ops_routes
+
+from .budgets import WorkspaceBudgets
+from .client import SlackCallFailed, call_slack, make_web_client
+from .events import BotIdentity
+from .listeners import SlackListeners
+
+__all__ = ["SlackAdapter", "SlackStartFailed"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackStartFailed(BridgeError):
+    """Slack refused the bot's credentials or could not be reached at start."""
+
+
+class SlackAdapter:
+    """One Slack workspace's bot, in Socket Mode if an app token is set, else HTTP."""
+
+    name = "slack"
+
+    def __init__(self, settings: SlackSettings, bridge: Bridge) -> None:
+        self._settings = settings
+        self._metrics = bridge.metrics
+        self._budgets = WorkspaceBudgets(settings.edits_per_minute)
+        self._client = make_web_client(
+            settings.bot_token.value,
+            settings.api_url,
+            on_rate_limited=self._on_rate_limited,
+        )
+        self._app = AsyncApp(
+            name="dify-bridge",
+            client=self._client,
+            signing_secret=settings.signing_secret.value,
+            request_verification_enabled=True,
+        )
+        self._bot: BotIdentity | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ready = False
+        SlackListeners(settings, bridge, self._client, self._budgets, self._identity).register(
+            self._app
+        )
+
+    @property
+    def port(self) -> int:
+        """The port the HTTP server is bound to (0 in Socket Mode or before start)."""
+        if self._runner is None or not self._runner.addresses:
+            return 0
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        self._client.session = self._session
+        try:
+            if self._settings.socket_mode:
+                self._bot = await self._identify()
+                await self._connect_socket()
+            else:
+                await self._serve_http()
+                self._bot = await self._identify()
+        except BaseException:
+            await self.stop()
+            raise
+        self._ready = True
+        mode = "Socket Mode" if self._settings.socket_mode else f"HTTP on port {self.port}"
+        log.info("Slack bot %s of team %s is up (%s)", self._bot.user_id, self._bot.team_id, mode)
+
+    async def stop(self) -> None:
+        """Stop taking events. Answers in progress keep their client (see Bridge.shutdown)."""
+        self._ready = False
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()  # type: ignore[no-untyped-call]
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def _identify(self) -> BotIdentity:
+        try:
+            data = await call_slack("auth.test", self._client.auth_test())
+        except SlackCallFailed as exc:
+            raise SlackStartFailed(f"SLACK_BOT_TOKEN was refused: {exc.error}") from None
+        return BotIdentity(
+            team_id=str(data.get("team_id") or ""),
+            user_id=str(data.get("user_id") or ""),
+            bot_id=str(data.get("bot_id") or ""),
+            workspace_url=str(data.get("url") or ""),
+        )
+
+    async def _connect_socket(self) -> None:
+        handler = AsyncSocketModeHandler(
+            self._app, app_token=self._settings.app_token.value, web_client=self._client
+        )
+        self._socket = handler
+        # asked here once so a bad app token fails the start (the client would retry forever)
+        try:
+            opened = await call_slack(
+                "apps.connections.open",
+                self._client.apps_connections_open(app_token=self._settings.app_token.value),
+            )
+        except SlackCallFailed as exc:
+            raise SlackStartFailed(f"SLACK_APP_TOKEN was refused: {exc.error}") from None
+        handler.client.wss_uri = str(opened.get("url") or "") or None
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+
+    async def _serve_http(self) -> None:
+        app = web.Application()
+        app.router.add_post(EVENTS_PATH, self._handle_events)
+        add_ops_routes(app, self._metrics, lambda: self._ready)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
+        await site.start()
+
+    async def _handle_events(self, request: web.Request) -> web.Response:
+        response = await self._app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    def _on_rate_limited(self, method: str, retry_after: float) -> None:
+        self._metrics.rate_limited.labels("slack").inc()
+        self._budgets.on_rate_limited(method, retry_after)
+
+    async def _identity(self) -> BotIdentity:
+        if self._bot is None:
+            self._bot = await self._identify()
+        return self._bot

@@ -1,0 +1,65 @@
+"""Downloads of files users share with the bot (``url_private``, bot token required)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from urllib.parse import urlparse
+
+import aiohttp
+
+from dify_bridge.core.types import Attachment
+
+from .client import SlackCallFailed
+
+__all__ = ["SlackFiles"]
+
+log = logging.getLogger(__name__)
+
+MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
+
+
+class SlackFiles:
+    """Fetches shared files; the token only ever goes to Slack's own hosts."""
+
+    def __init__(self, bot_token: str, api_url: str) -> None:
+        self._token = bot_token
+        self._api_host = urlparse(api_url).hostname or ""
+
+    def fetchable(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """``attachments`` with a ``fetch`` that downloads each one."""
+        return tuple(
+            dataclasses.replace(a, fetch=functools.partial(self.download, a.url))
+            if self._trusted(a.url)
+            else a
+            for a in attachments
+        )
+
+    async def download(self, url: str) -> bytes:
+        if not self._trusted(url):
+            raise SlackCallFailed("file download", "not a Slack file URL")
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
+                session.get(url, headers=headers) as response,
+            ):
+                if response.status != 200:
+                    raise SlackCallFailed("file download", f"HTTP {response.status}")
+                if response.content_type == "text/html":
+                    # Slack answers a missing files:read scope with its sign-in page
+                    raise SlackCallFailed("file download", "Slack sent a sign-in page")
+                data = await response.content.read(MAX_DOWNLOAD_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SlackCallFailed("file download", type(exc).__name__) from None
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise SlackCallFailed("file download", "file too large")
+        return data
+
+    def _trusted(self, url: str) -> bool:
+        parsed = urlparse(url)
+        host = parsed.hostname or ""
+        if parsed.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return True
+        return bool(host) and host == self._api_host

@@ -1,0 +1,316 @@
+"""The Dify Service API client: HTTP and SSE in, typed events and errors out.
+
+One :class:`httpx.AsyncClient` is shared by every :class:`DifyClient` of the
+process (per API base, see :class:`HttpPool`); tests hand in a client bound
+to a local fake server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from dify_bridge.core.types import Rating
+from dify_bridge.dify.events import StreamEvent, parse_event
+from dify_bridge.errors import (
+    AuthFailed,
+    ConversationNotFound,
+    DifyError,
+    DifyUnavailable,
+    InvalidRequest,
+    MessageNotFound,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_ATTEMPTS = 4
+"""Tries of one request when Dify is busy (429 too_many_requests) or unreachable."""
+
+
+def make_http_client(
+    *, connect_timeout: float = 10.0, read_timeout: float = 60.0, max_connections: int = 1000
+) -> httpx.AsyncClient:
+    """The process-wide pooled client. ``read_timeout`` bounds silence within a stream."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=None),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=100),
+        headers={"User-Agent": "dify-bridge"},
+    )
+
+
+class DifyClient:
+    """Talks to one Dify app (one API base and key) over a shared HTTP client."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        http: httpx.AsyncClient,
+        *,
+        retry_base_delay: float = 0.5,
+    ) -> None:
+        self._base = api_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._http = http
+        self._retry_base_delay = retry_base_delay
+
+    def __repr__(self) -> str:
+        return f"DifyClient({self._base!r})"
+
+    @property
+    def api_url(self) -> str:
+        return self._base
+
+    async def stream_chat(
+        self,
+        *,
+        query: str,
+        user: str,
+        conversation_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        files: Sequence[Mapping[str, Any]] = (),
+        auto_generate_name: bool = True,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Send one chat turn and yield its events as they arrive.
+
+        Errors before the first byte raise the typed :class:`DifyError`
+        subclasses (retrying 429 ``too_many_requests`` and connection failures
+        a few times); an ``error`` event raises :class:`StreamFailed`; a stall
+        or a broken connection mid-stream raises :class:`DifyUnavailable`.
+        """
+        body: dict[str, Any] = {
+            "query": query,
+            "inputs": dict(inputs or {}),
+            "user": user,
+            "response_mode": "streaming",
+            "conversation_id": conversation_id or "",
+            "auto_generate_name": auto_generate_name,
+        }
+        if files:
+            body["files"] = [dict(f) for f in files]
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            received_bytes = False
+            try:
+                async with aconnect_sse(
+                    self._http,
+                    "POST",
+                    f"{self._base}/chat-messages",
+                    json=body,
+                    headers=self._headers,
+                ) as source:
+                    response = source.response
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise _error_from_response(response)
+                    received_bytes = True
+                    async for sse in source.aiter_sse():
+                        if not sse.data:
+                            continue  # bare `event: ping` keep-alives
+                        try:
+                            payload = json.loads(sse.data)
+                        except json.JSONDecodeError:
+                            log.warning(
+                                "skipping an SSE event that is not JSON (%d bytes)", len(sse.data)
+                            )
+                            continue
+                        if not isinstance(payload, dict):
+                            continue
+                        event = parse_event(payload)
+                        if event is not None:
+                            yield event
+                    return
+            except RateLimited as exc:
+                if not exc.retryable or attempt == RETRY_ATTEMPTS:
+                    raise
+                await self._backoff(attempt, exc.retry_after)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == RETRY_ATTEMPTS:
+                    raise DifyUnavailable(f"cannot connect to Dify: {_describe(exc)}") from None
+                await self._backoff(attempt, None)
+            except httpx.ReadTimeout:
+                raise DifyUnavailable("Dify stopped sending (read timeout)") from None
+            except SSEError as exc:
+                raise DifyUnavailable(f"Dify did not answer with an event stream: {exc}") from None
+            except httpx.HTTPError as exc:
+                what = "mid-stream" if received_bytes else "before the stream"
+                raise DifyUnavailable(
+                    f"connection to Dify failed {what}: {_describe(exc)}"
+                ) from None
+
+    async def send_feedback(
+        self, message_id: str, rating: Rating | None, *, user: str, content: str | None = None
+    ) -> None:
+        """Rate a message (``None`` revokes). Only the message's own user may rate it."""
+        body: dict[str, Any] = {"rating": rating.value if rating else None, "user": user}
+        if content:
+            body["content"] = content
+        await self._request("POST", f"/messages/{message_id}/feedbacks", json=body)
+
+    async def stop(self, task_id: str, *, user: str) -> None:
+        """Ask Dify to stop generating (a wrong user is silently ignored by Dify)."""
+        await self._request("POST", f"/chat-messages/{task_id}/stop", json={"user": user})
+
+    async def parameters(self, *, user: str = "dify-bridge") -> dict[str, Any]:
+        """The app's settings: opening statement, suggestions, input form, file rules."""
+        return await self._request("GET", "/parameters", params={"user": user})
+
+    async def info(self) -> dict[str, Any]:
+        """The app's name, description and mode (``chat``, ``advanced-chat``, ...)."""
+        return await self._request("GET", "/info")
+
+    async def delete_conversation(self, conversation_id: str, *, user: str) -> None:
+        await self._request("DELETE", f"/conversations/{conversation_id}", json={"user": user})
+
+    async def suggested(self, message_id: str, *, user: str) -> list[str]:
+        data = await self._request(
+            "GET", f"/messages/{message_id}/suggested", params={"user": user}
+        )
+        items = data.get("data")
+        return [q for q in items if isinstance(q, str)] if isinstance(items, list) else []
+
+    async def upload_file(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
+        """Upload a file as ``user`` (the file belongs to that user); return its id."""
+        body = await self._post_file("/files/upload", name, mime_type, data, user=user)
+        file_id = body.get("id")
+        if not isinstance(file_id, str):
+            raise DifyUnavailable("Dify's upload answer has no file id")
+        return file_id
+
+    async def audio_to_text(self, name: str, mime_type: str, data: bytes, *, user: str) -> str:
+        """Transcribe speech (mp3, m4a, wav, webm, mp4, mpeg, mpga; at most 15 MB)."""
+        body = await self._post_file("/audio-to-text", name, mime_type, data, user=user)
+        text = body.get("text")
+        return text if isinstance(text, str) else ""
+
+    async def _post_file(
+        self, path: str, name: str, mime_type: str, data: bytes, *, user: str
+    ) -> dict[str, Any]:
+        """A multipart upload (one file and the user), never retried: uploads are not idempotent."""
+        try:
+            response = await self._http.post(
+                f"{self._base}{path}",
+                headers=self._headers,
+                data={"user": user},
+                files={"file": (name, data, mime_type or "application/octet-stream")},
+            )
+        except httpx.HTTPError as exc:
+            raise DifyUnavailable(f"upload to Dify {path} failed: {_describe(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise DifyUnavailable(f"Dify {path} answered with something that is not JSON") from None
+        return body if isinstance(body, dict) else {}
+
+    async def text_to_audio(self, *, user: str, message_id: str = "", text: str = "") -> bytes:
+        """Spoken audio (mp3) of an answer, by ``message_id`` or ``text``."""
+        body: dict[str, str] = {"user": user}
+        if message_id:
+            body["message_id"] = message_id
+        if text:
+            body["text"] = text
+        try:
+            response = await self._http.post(
+                f"{self._base}/text-to-audio", headers=self._headers, json=body
+            )
+        except httpx.HTTPError as exc:
+            raise DifyUnavailable(f"text-to-speech request failed: {_describe(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        return response.content
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                response = await self._http.request(
+                    method, f"{self._base}{path}", json=json, params=params, headers=self._headers
+                )
+                if response.status_code >= 400:
+                    raise _error_from_response(response)
+            except RateLimited as exc:
+                if not exc.retryable or attempt == RETRY_ATTEMPTS:
+                    raise
+                await self._backoff(attempt, exc.retry_after)
+                continue
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == RETRY_ATTEMPTS:
+                    raise DifyUnavailable(f"cannot connect to Dify: {_describe(exc)}") from None
+                await self._backoff(attempt, None)
+                continue
+            except httpx.HTTPError as exc:
+                raise DifyUnavailable(f"request to Dify failed: {_describe(exc)}") from None
+            if response.status_code == 204 or not response.content:
+                return {}
+            try:
+                data = response.json()
+            except ValueError:
+                raise DifyUnavailable("Dify answered with something that is not JSON") from None
+            return data if isinstance(data, dict) else {"data": data}
+        raise AssertionError("unreachable")
+
+    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        delay = self._retry_base_delay * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, 30.0))
+        log.info("Dify busy or unreachable; retry %d in %.1f s", attempt, delay)
+        await asyncio.sleep(delay)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _error_from_response(
+    response: httpx.Response,
+) -> DifyError:
+    """Translate an HTTP error answer from Dify into the typed error."""
+    status = response.status_code
+    code, text = "", ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            code = str(body.get("code") or "")
+            text = str(body.get("message") or "")
+    except ValueError:
+        text = response.text[:200]
+    detail = f"Dify {status} {code}: {text}".strip()
+    if status in (401, 403):
+        return AuthFailed(detail, status=status, code=code)
+    if status == 404:
+        # Dify says which thing is gone; any other 404 (a wrong API base, a proxy
+        # page) must not be taken for a lost conversation and wipe its context
+        lowered = text.lower()
+        if code == "not_found" and "conversation" in lowered:
+            return ConversationNotFound(detail, status=status, code=code)
+        if code == "not_found" and "message" in lowered:
+            return MessageNotFound(detail, status=status, code=code)
+        return InvalidRequest(detail, status=status, code=code)
+    if status == 429:
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return RateLimited(detail, status=status, code=code, retry_after=retry_after)
+    if status >= 500:
+        return DifyUnavailable(detail, status=status, code=code)
+    return InvalidRequest(detail, status=status, code=code)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,209 @@
+"""Typed events of a Dify chat stream.
+
+Every event carries the ids Dify sends with it; the first one that has a
+``conversation_id`` tells a new conversation's id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from dify_bridge.core.types import Citation, Usage
+from dify_bridge.errors import StreamFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamEvent:
+    conversation_id: str = ""
+    message_id: str = ""
+    task_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerDelta(StreamEvent):
+    """More answer text (``message`` in chat apps, ``agent_message`` in agent apps)."""
+
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerReplaced(StreamEvent):
+    """``message_replace``: the whole answer so far is replaced (moderation)."""
+
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentThought(StreamEvent):
+    """An agent step: which tool it uses and with what. Never answer text."""
+
+    thought: str = ""
+    tool: str = ""
+    tool_input: str = ""
+    observation: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileProduced(StreamEvent):
+    """``message_file``: a file the app produced."""
+
+    url: str
+    file_type: str = ""
+    belongs_to: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageEnded(StreamEvent):
+    """``message_end``: the answer is complete."""
+
+    usage: Usage = field(default_factory=Usage)
+    citations: tuple[Citation, ...] = ()
+    files: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowFinished(StreamEvent):
+    """``workflow_finished`` of a chatflow app that succeeded."""
+
+    status: str = "succeeded"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtsAudio(StreamEvent):
+    """``tts_message``: a base64 piece of spoken answer (empty at ``tts_message_end``)."""
+
+    audio: str = ""
+    final: bool = False
+
+
+_IGNORED = frozenset(
+    {
+        "ping",
+        "workflow_started",
+        "node_started",
+        "node_finished",
+        "node_retry",
+        "iteration_started",
+        "iteration_next",
+        "iteration_completed",
+        "loop_started",
+        "loop_next",
+        "loop_completed",
+        "parallel_branch_started",
+        "parallel_branch_finished",
+        "reasoning_chunk",
+        "text_chunk",
+        "text_replace",
+        "agent_log",
+    }
+)
+
+
+def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
+    """Turn one decoded SSE ``data`` object into an event; None for kinds we skip.
+
+    Raises :class:`StreamFailed` for an ``error`` event or a failed workflow.
+    """
+    kind = payload.get("event")
+    ids = {
+        "conversation_id": _text(payload.get("conversation_id")),
+        "message_id": _text(payload.get("message_id") or payload.get("id")),
+        "task_id": _text(payload.get("task_id")),
+    }
+    if kind in ("message", "agent_message"):
+        return AnswerDelta(text=_text(payload.get("answer")), **ids)
+    if kind == "message_replace":
+        return AnswerReplaced(text=_text(payload.get("answer")), **ids)
+    if kind == "agent_thought":
+        return AgentThought(
+            thought=_text(payload.get("thought")),
+            tool=_text(payload.get("tool")),
+            tool_input=_text(payload.get("tool_input")),
+            observation=_text(payload.get("observation")),
+            **ids,
+        )
+    if kind == "message_file":
+        ids["message_id"] = _text(payload.get("message_id"))
+        return FileProduced(
+            url=_text(payload.get("url")),
+            file_type=_text(payload.get("type")),
+            belongs_to=_text(payload.get("belongs_to")),
+            **ids,
+        )
+    if kind == "message_end":
+        ids["message_id"] = _text(payload.get("message_id") or payload.get("id"))
+        metadata = payload.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        files = payload.get("files")
+        return MessageEnded(
+            usage=_usage(metadata.get("usage")),
+            citations=_citations(metadata.get("retriever_resources")),
+            files=tuple(f for f in files if isinstance(f, dict)) if isinstance(files, list) else (),
+            **ids,
+        )
+    if kind == "workflow_finished":
+        data = payload.get("data")
+        data = data if isinstance(data, dict) else {}
+        status = _text(data.get("status")) or "succeeded"
+        if status == "failed" and data.get("error"):  # "stopped" carries its reason there too
+            raise StreamFailed(f"workflow {status}: {data.get('error')}", code="workflow_failed")
+        return WorkflowFinished(status=status, **ids)
+    if kind in ("tts_message", "tts_message_end"):
+        return TtsAudio(audio=_text(payload.get("audio")), final=kind == "tts_message_end", **ids)
+    if kind == "error":
+        http_status = payload.get("status")
+        raise StreamFailed(
+            _text(payload.get("message")) or "error event in the stream",
+            status=http_status if isinstance(http_status, int) else 0,
+            code=_text(payload.get("code")),
+        )
+    if kind not in _IGNORED:
+        log.debug("skipping unknown Dify event %r", kind)
+    return None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        prompt_tokens=int(_number(raw.get("prompt_tokens"))),
+        completion_tokens=int(_number(raw.get("completion_tokens"))),
+        total_tokens=int(_number(raw.get("total_tokens"))),
+        latency=_number(raw.get("latency")),
+    )
+
+
+def _citations(raw: Any) -> tuple[Citation, ...]:
+    if not isinstance(raw, list):
+        return ()
+    citations = []
+    for index, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            continue
+        score = item.get("score")
+        citations.append(
+            Citation(
+                position=int(_number(item.get("position"))) or index,
+                dataset_name=_text(item.get("dataset_name")),
+                document_name=_text(item.get("document_name")),
+                content=_text(item.get("content")),
+                score=float(score) if isinstance(score, int | float) else None,
+                url=_text(item.get("url") or item.get("source_url")),
+            )
+        )
+    return tuple(citations)

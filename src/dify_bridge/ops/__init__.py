@@ -1,0 +1,1 @@
+"""dify_bridge.ops."""

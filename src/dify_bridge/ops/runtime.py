@@ -1,0 +1,148 @@
+"""Assembles the bridge from settings and runs its adapters until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import httpx
+
+from dify_bridge.adapters import Adapter
+from dify_bridge.config import Settings
+from dify_bridge.core.bridge import Bridge, BridgeOptions
+from dify_bridge.dify.apps import DEFAULT_APP, AppDirectory, DifyApp
+from dify_bridge.dify.client import DifyClient, make_http_client
+from dify_bridge.errors import ConfigError
+from dify_bridge.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything one process shares: the HTTP pool, the store and the bridge."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    store: Store
+    bridge: Bridge
+    adapters: list[Adapter] = field(default_factory=list)
+
+
+def build_apps(settings: Settings, http: httpx.AsyncClient) -> AppDirectory:
+    dify = settings.dify
+    if not dify.api_key:
+        raise ConfigError("DIFY_API_KEY", "is required (the app key from Dify's API Access page)")
+    default = DifyApp(
+        DEFAULT_APP, DifyClient(dify.api_url, dify.api_key.value, http), dict(dify.inputs)
+    )
+    routed = [
+        DifyApp(route.name, DifyClient(route.api_url, route.api_key.value, http), route.inputs)
+        for route in settings.routes
+    ]
+    scopes = {scope: route.name for route in settings.routes for scope in route.scopes}
+    return AppDirectory(default, routed, scopes)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Open the shared pieces; close them (store last) on the way out."""
+    http = make_http_client(
+        connect_timeout=settings.dify.connect_timeout, read_timeout=settings.dify.read_timeout
+    )
+    try:
+        apps = build_apps(settings, http)
+        store = await open_store(settings.database_url)
+        try:
+            options = BridgeOptions(
+                max_query_chars=settings.max_query_chars,
+                stop_button=settings.stop_button,
+                feedback_buttons=settings.feedback_buttons,
+                suggested_questions=settings.suggested_questions,
+                show_citations=settings.show_citations,
+                opening_statement=settings.opening_statement,
+                quiet_speakers=_quiet_speakers(settings),
+                voice_replies=settings.voice_replies,
+            )
+            yield Runtime(settings, http, store, Bridge(store, apps, options))
+        finally:
+            await store.close()
+    finally:
+        await http.aclose()
+
+
+def _quiet_speakers(settings: Settings) -> frozenset[str]:
+    """Platforms set not to name speakers (``SLACK_SPEAKER_NAMES=false``...)."""
+    quiet = set()
+    if settings.slack is not None and not settings.slack.speaker_names:
+        quiet.add("slack")
+    if settings.discord is not None and not settings.discord.speaker_names:
+        quiet.add("discord")
+    return frozenset(quiet)
+
+
+def platform_adapters(runtime: Runtime) -> list[Adapter]:
+    """One adapter per platform whose credentials are set."""
+    adapters: list[Adapter] = []
+    settings = runtime.settings
+    if settings.slack is not None:
+        from dify_bridge.adapters.slack.app import SlackAdapter
+
+        adapters.append(SlackAdapter(settings.slack, runtime.bridge))
+    if settings.discord is not None:
+        from dify_bridge.adapters.discord.adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(settings.discord, runtime.bridge))
+    if settings.metrics_port is not None:
+        from dify_bridge.ops.http import OpsServer
+
+        adapters.append(OpsServer(runtime.bridge.metrics, settings.host, settings.metrics_port))
+    return adapters
+
+
+async def serve(
+    runtime: Runtime, adapters: list[Adapter], *, until: asyncio.Event | None = None
+) -> None:
+    """Start ``adapters``, run until SIGTERM/SIGINT (or ``until``), then shut down gently."""
+    stop = until or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    started: list[Adapter] = []
+    try:
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+            log.info("%s adapter running", adapter.name)
+        await stop.wait()
+        log.info("shutting down: no new turns; finishing answers in progress")
+    finally:
+        await runtime.bridge.shutdown(runtime.settings.shutdown_grace)
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception as exc:
+                log.warning("%s adapter did not stop cleanly: %s", adapter.name, exc)
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def run_console(
+    runtime: Runtime, *, banner: str = "", source: TextIO | None = None, out: TextIO | None = None
+) -> None:
+    """The terminal as the platform, until end of input, /quit or a signal."""
+    from dify_bridge.adapters.console import ConsoleAdapter
+
+    done = asyncio.Event()
+    console = ConsoleAdapter(
+        runtime.bridge, source=source, out=out, banner=banner, on_exit=done.set
+    )
+    await serve(runtime, [console], until=done)
