@@ -20,7 +20,7 @@ from typing import TextIO
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.pacing import EditBudget
 from dify_bridge.core.types import Controls, Incoming, Rating, Reaction
-from dify_bridge.errors import DifyError
+from dify_bridge.errors import DifyError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,15 @@ class ConsoleAdapter:
     async def _rate(self, command: str) -> None:
         if not self._last_answer:
             self._print("(no answer to rate yet)")
+            return
+        # only a complete answer is recorded as Dify's message (as for reactions elsewhere)
+        try:
+            record = await self._bridge.store.get_message(self._last_answer[-1])
+        except StoreError as exc:
+            self._print(f"(could not look the answer up: {exc})")
+            return
+        if record is None:
+            self._print("(the last answer was not complete, so it cannot be rated)")
             return
         rating = {"/like": Rating.LIKE, "/dislike": Rating.DISLIKE}.get(command)
         await self._bridge.handle_reaction(Reaction(self._last_answer[-1], rating, "local"))

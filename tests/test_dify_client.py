@@ -17,8 +17,11 @@ from dify_bridge.dify.events import (
     AnswerDelta,
     AnswerReplaced,
     FileProduced,
+    HumanInputRequired,
     MessageEnded,
     StreamEvent,
+    WorkflowFinished,
+    WorkflowPaused,
 )
 from dify_bridge.errors import (
     AuthFailed,
@@ -27,6 +30,7 @@ from dify_bridge.errors import (
     InvalidRequest,
     MessageNotFound,
     RateLimited,
+    StreamCutOff,
     StreamFailed,
 )
 
@@ -187,6 +191,60 @@ async def test_reset_mid_stream_is_unavailable(
         await collect(client_for(fake_dify.url, http))
 
 
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ({"end_after": 1}, "closed the stream before the answer was complete"),
+        ({"reset_after": 1}, "failed mid-stream"),
+        ({"stall_after": 1}, "read timeout"),
+    ],
+    ids=["clean EOF", "TCP reset", "read timeout"],
+)
+async def test_a_stream_that_ends_without_message_end_is_cut_off(
+    fault: dict[str, int], reason: str, fake_dify: FakeDify
+) -> None:
+    fake_dify.script(["a", "b", "c"], **fault)  # type: ignore[arg-type]
+    got: list[StreamEvent] = []
+    async with make_http_client(read_timeout=0.5) as quick:
+        with pytest.raises(StreamCutOff, match=reason):
+            async for event in client_for(fake_dify.url, quick).stream_chat(query="q", user="u"):
+                got.append(event)
+    assert answer_of(got) == "a", "what arrived was yielded before the cut"
+
+
+async def test_a_chatflow_that_pauses_for_a_person_is_not_cut_off(
+    http: httpx.AsyncClient,
+) -> None:
+    async with FakeDify(mode="advanced-chat") as fake:
+        fake.script(
+            "Draft",
+            human_input={"node_title": "Approval", "form_token": "tok-1", "expiration_time": 99},
+        )
+        events = await collect(client_for(fake.url, http))
+    form, paused = (e for e in events if isinstance(e, HumanInputRequired | WorkflowPaused))
+    assert isinstance(form, HumanInputRequired) and isinstance(paused, WorkflowPaused)
+    assert answer_of(events) == "Draft"
+    assert form.node_title == "Approval" and form.form_token == "tok-1"
+    assert form.form_id and form.form_content.startswith("Please review")
+    assert form.expiration_time == 99
+    assert [a["id"] for a in form.actions] == ["approve", "reject"]
+    assert form.inputs[0]["output_variable_name"] == "comment"
+    assert form.workflow_run_id and form.workflow_run_id == paused.workflow_run_id
+    assert form.message_id and form.conversation_id and form.task_id
+    assert paused.reasons and paused.reasons[0]["type"] == "human_input_required"
+
+
+async def test_a_chatflow_may_finish_its_workflow_before_its_message(
+    http: httpx.AsyncClient,
+) -> None:
+    async with FakeDify(mode="advanced-chat") as fake:
+        fake.script("Whole", workflow_finished_first=True)
+        events = await collect(client_for(fake.url, http))
+    finished = [e for e in events if isinstance(e, WorkflowFinished)]
+    assert [e.succeeded for e in finished] == [True]
+    assert isinstance(events[-1], MessageEnded)
+
+
 async def test_feedback_only_by_the_owner(fake_dify: FakeDify, http: httpx.AsyncClient) -> None:
     client = client_for(fake_dify.url, http)
     events = await collect(client)
@@ -249,3 +307,22 @@ async def test_sse_frames_split_across_tcp_packets(http: httpx.AsyncClient) -> N
         got = await collect(client_for(f"http://127.0.0.1:{port}/v1", http))
     assert answer_of(got) == "Hello 😀"
     assert isinstance(got[-1], MessageEnded)
+
+
+def test_which_events_end_an_answer() -> None:
+    from dify_bridge.dify.events import ends_answer, parse_event
+
+    def event(kind: str, **data: object) -> StreamEvent:
+        parsed = parse_event({"event": kind, "data": data})
+        assert parsed is not None
+        return parsed
+
+    assert ends_answer(event("message_end"))
+    assert ends_answer(event("workflow_finished", status="succeeded"))
+    assert ends_answer(event("workflow_finished", status="partial-succeeded"))
+    assert not ends_answer(event("workflow_finished", status="stopped", error="stopped by user"))
+    assert ends_answer(event("human_input_required", form_id="f"))
+    assert ends_answer(event("workflow_paused"))
+    assert not ends_answer(event("message", answer="x"))
+    with pytest.raises(StreamFailed, match="no reason given"):
+        parse_event({"event": "workflow_finished", "data": {"status": "failed"}})

@@ -471,6 +471,41 @@ async def test_error_before_any_chunk(fake_dify: FakeDify, client: httpx.AsyncCl
     assert events[0]["conversation_id"]
 
 
+async def test_end_after_closes_the_response_cleanly_without_message_end(
+    fake_dify: FakeDify, client: httpx.AsyncClient
+) -> None:
+    fake_dify.script(["a", "b", "c"], end_after=2)
+    events = await ask(client, chat_body())  # a complete HTTP body: no transport error
+    assert kinds(events) == ["message", "message"]
+    assert answer_of(events) == "ab"
+    assert fake_dify.active_streams == 0
+
+
+async def test_a_chatflow_pauses_at_a_human_input_node() -> None:
+    async with (
+        FakeDify(mode="advanced-chat") as fake,
+        httpx.AsyncClient(base_url=fake.url, headers=AUTH) as c,
+    ):
+        with pytest.raises(ValueError, match="chatflow"):
+            FakeDify(mode="chat").script("x", human_input={})
+        fake.script("Draft", human_input={"node_title": "Approval", "form_token": "tok-1"})
+        events = await ask(c, chat_body())
+        k = kinds(events)
+        assert k[-2:] == ["human_input_required", "workflow_paused"]
+        assert "message_end" not in k and "workflow_finished" not in k
+        assert answer_of(events) == "Draft"
+        form, paused = events[-2:]
+        run_id = events[0]["workflow_run_id"]
+        assert form["workflow_run_id"] == paused["workflow_run_id"] == run_id
+        data = form["data"]
+        assert data["node_title"] == "Approval" and data["form_token"] == "tok-1"
+        assert data["form_id"] and data["form_content"] and data["expiration_time"]
+        assert [a["id"] for a in data["actions"]] == ["approve", "reject"]
+        assert data["inputs"][0]["type"] == "paragraph"
+        assert paused["data"]["status"] == "paused"
+        assert paused["data"]["reasons"][0]["form_id"] == data["form_id"]
+
+
 async def test_reset_after(
     fake_dify: FakeDify, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -36,6 +36,7 @@ DIFY_FAULTS: dict[str, Callable[[FakeDify], None]] = {
     "401 after key rotation": lambda f: f.api_keys.clear(),
     "mid-stream error": lambda f: f.script(["Half ", "an answer"], error_after=1),
     "TCP reset mid-stream": lambda f: f.script(["Half ", "an answer"], reset_after=1),
+    "clean EOF mid-stream": lambda f: f.script(["Half ", "an answer"], end_after=1),
     "stalled stream": lambda f: f.script(["Half ", "an answer"], stall_after=1),
 }
 
@@ -48,8 +49,9 @@ NOTICES = {
     "400 provider quota": "rejected this message",
     "401 after key rotation": "not reachable with its current key",
     "mid-stream error": "ran into an error",
-    "TCP reset mid-stream": "unavailable right now",
-    "stalled stream": "unavailable right now",
+    "TCP reset mid-stream": "answer was cut off",
+    "clean EOF mid-stream": "answer was cut off",
+    "stalled stream": "answer was cut off",
 }
 
 

@@ -12,6 +12,7 @@
         ├── RateLimited            429 (``retryable`` for too_many_requests)
         ├── InvalidRequest         400: invalid_param, app_unavailable, quota...
         ├── DifyUnavailable        5xx, connection failures, stalled streams
+        │   └── StreamCutOff       the stream ended before Dify said the answer was complete
         └── StreamFailed           an ``error`` event or failed workflow mid-stream
 
 Outside errors are translated where they enter (the Dify client, the store);
@@ -83,6 +84,14 @@ class InvalidRequest(DifyError):
 
 class DifyUnavailable(DifyError):
     user_notice = "The assistant is unavailable right now. Please try again in a moment."
+
+
+class StreamCutOff(DifyUnavailable):
+    """An answer stream ended (clean EOF, reset, read timeout) without ``message_end``,
+    a successful ``workflow_finished`` or a pause: what arrived is only part of the answer.
+    """
+
+    user_notice = "The answer was cut off before it was complete. Please ask again."
 
 
 class StreamFailed(DifyError):

@@ -74,3 +74,29 @@ async def test_a_suggested_question_is_asked_in_the_same_conversation(slack_bot:
     first, second = dify.chat_requests
     assert second["query"] == "Bob: What <b> & why?"
     assert second["conversation_id"] and second["user"] == first["user"]
+
+
+async def test_a_cut_off_answer_has_no_feedback_buttons(slack_bot: SlackBot):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    dify.parameters["suggested_questions_after_answer"] = {"enabled": True}
+    dify.script(["Half ", "of ", "the ", "answer"], end_after=2)  # the stream ends cleanly early
+    ts = await slack_bot.ask("C1", "a question")
+    (answer,) = slack.thread("C1", ts)
+    (cut,) = dify.messages.values()
+
+    assert answer.visible.startswith("Half of\n\n")
+    assert answer.visible.endswith(
+        "⚠️ The answer was cut off before it was complete. Please ask again."
+    )
+    assert button_ids(answer) == [], "no 👍/👎, suggestions or Stop under a partial answer"
+
+    later = await slack_bot.ask("C1", "another question")
+    (whole,) = slack.thread("C1", later)
+    assert LIKE in button_ids(whole), "a complete answer still has them"
+    (complete,) = (m for m in dify.messages.values() if m is not cut)
+    await slack_bot.send(slack.reaction_event("C1", answer.ts, "+1"))
+    await slack_bot.send(slack.reaction_event("C1", whole.ts, "+1"))
+    await eventually(lambda: complete.rating == "like")
+    assert cut.rating is None, "a reaction on a partial answer is not feedback"
+    assert dify.requests_to(f"/messages/{cut.id}/feedbacks") == []
+    assert dify.requests_to(f"/messages/{cut.id}/suggested") == []

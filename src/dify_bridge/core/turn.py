@@ -28,11 +28,13 @@ from dify_bridge.dify.events import (
     AnswerDelta,
     AnswerReplaced,
     FileProduced,
+    HumanInputRequired,
     MessageEnded,
     StreamEvent,
     TtsAudio,
+    pauses_answer,
 )
-from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
+from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited, StreamCutOff
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
 
@@ -46,6 +48,12 @@ EMPTY_ANSWER_NOTICE = "_(The assistant returned an empty answer.)_"
 INTERRUPTED_NOTICE = "_(Interrupted: the bridge is restarting. Please ask again in a moment.)_"
 UNEXPECTED_NOTICE = "Something went wrong on our side while answering. Please try again."
 STOPPED_NOTICE = "_(Stopped.)_"
+CUT_OFF_NOTICE = StreamCutOff.user_notice
+"""Under the part of an answer that arrived when the stream ended early (after ⚠️)."""
+PAUSED_NOTICE = (
+    "_(The workflow is now waiting for someone's input, which this bot cannot show here yet.)_"
+)
+"""A chatflow paused at a Human Input node. Never "ask again": that would run it twice."""
 MAX_SUGGESTIONS = 3
 
 
@@ -77,6 +85,10 @@ class TurnResult:
     speech: list[str] = field(default_factory=list)
     """Base64 ``tts_message`` pieces, when the app streams its spoken answer."""
     first_chunk_at: float | None = None
+    paused: bool = False
+    """The chatflow waits for a person (``human_input_required`` / ``workflow_paused``)."""
+    human_input: HumanInputRequired | None = None
+    """The form Dify asked a person to fill in, when it sent one."""
 
 
 class Turn:
@@ -152,6 +164,9 @@ class Turn:
             await self._answer(query)
             if self.stop_requested:
                 outcome = "stopped"
+            elif self.result.paused:
+                outcome = "paused"
+                log.info("the workflow in %s waits for a person's input", self.thread_key)
         except asyncio.CancelledError:
             outcome = "interrupted"
             await self._end_with_notice(INTERRUPTED_NOTICE)
@@ -161,8 +176,14 @@ class Turn:
                 outcome = "stopped"
                 await self._finish()
                 return
-            outcome = "failed"
             metrics.errors.labels(type(exc).__name__).inc()
+            if isinstance(exc, StreamCutOff):
+                # only part of the answer: no buttons, no voice, nothing to rate
+                outcome = "cut_off"
+                log.warning("the answer in %s was cut off: %s", self.thread_key, exc)
+                await self._end_with_notice(exc.user_notice, remember=False)
+                return
+            outcome = "failed"
             if isinstance(exc, RateLimited):
                 metrics.rate_limited.labels("dify").inc()
             log.warning("turn in %s failed: %s", self.thread_key, exc)
@@ -296,15 +317,23 @@ class Turn:
             elif isinstance(event, TtsAudio):
                 result.speech.append(event.audio)
                 continue
+            elif pauses_answer(event):
+                result.paused = True
+                if isinstance(event, HumanInputRequired):
+                    result.human_input = event
+                continue
             else:
                 continue
             self.writer.update(self._prefix + result.text, status=status, controls=stop)
 
     async def _finish(self) -> None:
+        """The end of a stream that ended as Dify meant it to: complete, stopped or paused."""
         result = self.result
         text = result.text if result.text.strip() else EMPTY_ANSWER_NOTICE
         if self.stop_requested:
             text = f"{result.text}\n\n{STOPPED_NOTICE}" if result.text.strip() else STOPPED_NOTICE
+        elif result.paused:
+            text = f"{result.text}\n\n{PAUSED_NOTICE}" if result.text.strip() else PAUSED_NOTICE
         final = self._prefix + text
         if self.options.show_citations and result.citations and not self.stop_requested:
             final += "\n\n" + format_citations(result.citations)
@@ -312,6 +341,10 @@ class Turn:
             final += "\n\n" + format_files(result.files, self.app.client.api_url)
         if self._notes:
             final += "\n\n" + "\n".join(f"_({note})_" for note in self._notes)
+        if result.paused and not self.stop_requested:
+            # not an answer yet: nothing to rate or follow up on until the workflow goes on
+            await self.writer.finish(final)
+            return
         feedback = Controls(feedback=self.options.feedback_buttons)
         controls = feedback if self.result.message_id and feedback else None
         keys = await self.writer.finish(final, controls=controls)
@@ -381,13 +414,18 @@ class Turn:
             ]
         )
 
-    async def _end_with_notice(self, notice: str) -> None:
-        """The answer so far (if any) with a short notice under it."""
+    async def _end_with_notice(self, notice: str, *, remember: bool = True) -> None:
+        """The answer so far (if any) with a short notice under it.
+
+        ``remember`` False: the messages are not recorded as Dify's answer, so a
+        reaction on them is not sent as feedback.
+        """
         text = self._prefix + self.result.text if self.result.text.strip() else ""
         final = f"{text}\n\n⚠️ {notice}" if text else f"⚠️ {notice}"
         try:
             keys = await self.writer.finish(final)
-            await self._remember(keys)
+            if remember:
+                await self._remember(keys)
         except Exception as exc:
             log.error("could not show the notice in the thread: %s", exc)
 

@@ -6,6 +6,7 @@ by one, ``event: ping`` keep-alives) and blocking mode, conversations owned by
 ``(app key, user)``, feedback, stop, parameters, files and audio. It answers
 deterministically, so the offline demo has something pleasant to stream and
 tests can script faults: stalls, mid-stream errors, dropped connections,
+streams that end cleanly before ``message_end``, chatflows that pause for a person,
 pre-stream error responses, moderation replacements, deleted conversations.
 
 Usage::
@@ -180,6 +181,8 @@ class ScriptedAnswer:
     error_code: str = "completion_request_error"
     error_message: str = "[openai] Error: Request timed out."
     reset_after: int | None = None
+    end_after: int | None = None
+    human_input: dict[str, Any] | None = None
     replace_with: str | None = None
     agent_thoughts: list[dict[str, Any]] = field(default_factory=list)
     tts: bool = False
@@ -458,6 +461,8 @@ class FakeDify:
         stall_after: int | None = None,
         error_after: int | None = None,
         reset_after: int | None = None,
+        end_after: int | None = None,
+        human_input: Mapping[str, Any] | None = None,
         replace_with: str | None = None,
         agent_thoughts: Sequence[dict[str, Any]] | None = None,
         tts: bool = False,
@@ -482,9 +487,16 @@ class FakeDify:
         Faults, counted in chunks sent: ``stall_after`` goes silent (no
         pings) until the client leaves; ``error_after`` sends an ``error``
         event (``error_status``/``error_code``/``error_message``) and ends;
-        ``reset_after`` aborts the TCP connection. ``workflow_error`` (chatflow
+        ``reset_after`` aborts the TCP connection; ``end_after`` ends the
+        response cleanly (the HTTP body is complete) with no ``message_end``,
+        ``error`` or ``workflow_finished``. ``workflow_error`` (chatflow
         only) ends the answer with a failed ``workflow_finished`` and an
         ``error`` event, without ``message_end``.
+
+        ``human_input`` (chatflow only) is a Human Input node after the answer
+        so far: the stream sends ``human_input_required`` (the default form,
+        updated with the given fields) and ``workflow_paused``, then ends
+        without ``message_end``, as Dify does while the workflow waits.
 
         ``replace_with`` sends a ``message_replace`` after the chunks;
         ``citations`` become ``message_end.metadata.retriever_resources``;
@@ -493,6 +505,8 @@ class FakeDify:
         of an agent app; ``tts`` adds ``tts_message`` / ``tts_message_end``.
         """
         chunks = split_chunks(answer) if isinstance(answer, str) else list(answer)
+        if human_input is not None and self.mode != "advanced-chat":
+            raise ValueError("only a chatflow (advanced-chat) app has Human Input nodes")
         self._scripts.append(
             ScriptedAnswer(
                 chunks=chunks,
@@ -506,6 +520,8 @@ class FakeDify:
                 error_code=error_code,
                 error_message=error_message,
                 reset_after=reset_after,
+                end_after=end_after,
+                human_input=dict(human_input) if human_input is not None else None,
                 replace_with=replace_with,
                 agent_thoughts=[dict(t) for t in agent_thoughts or ()],
                 tts=tts,
@@ -990,6 +1006,9 @@ class FakeDify:
                 return
             if script.reset_after is not None and sent >= script.reset_after:
                 self._reset(request, msg)
+            if script.end_after is not None and sent >= script.end_after:
+                msg.status = "error"
+                return
             if task.stopped.is_set():
                 stopped = True
                 break
@@ -1011,6 +1030,9 @@ class FakeDify:
                 return
             if script.reset_after is not None and total >= script.reset_after:
                 self._reset(request, msg)
+            if script.end_after is not None and total >= script.end_after:
+                msg.status = "error"
+                return
         if stopped:
             msg.status = "stopped"
 
@@ -1033,6 +1055,12 @@ class FakeDify:
         if run is not None:
             outputs = {"text": msg.answer}
             await sse.send(run.node_finished(base, "llm", "LLM", 2, outputs))
+            if script.human_input is not None and not stopped:
+                await sse.send(run.node_started(base, "human-input", "Human Input", 3))
+                form = run.human_input_form(msg, script.human_input)
+                await sse.send(run.event(base, "human_input_required", form))
+                await sse.send(run.paused(base, form))
+                return  # the workflow waits: no message_end, no workflow_finished
             if script.workflow_error is not None and not stopped:
                 msg.status = "error"
                 await sse.send(run.node_started(base, "answer", "Answer", 3))
@@ -1458,7 +1486,7 @@ class _WorkflowRun:
         self.started_at = time.monotonic()
         self.nodes: dict[str, str] = {}
 
-    def _event(self, base: Mapping[str, Any], event: str, data: dict[str, Any]) -> dict[str, Any]:
+    def event(self, base: Mapping[str, Any], event: str, data: dict[str, Any]) -> dict[str, Any]:
         return {
             "event": event,
             "task_id": base["task_id"],
@@ -1470,7 +1498,7 @@ class _WorkflowRun:
         }
 
     def started(self, base: Mapping[str, Any]) -> dict[str, Any]:
-        return self._event(
+        return self.event(
             base,
             "workflow_started",
             {
@@ -1486,7 +1514,7 @@ class _WorkflowRun:
         self, base: Mapping[str, Any], node_type: str, title: str, index: int
     ) -> dict[str, Any]:
         execution = self.nodes.setdefault(node_type, str(uuid.uuid4()))
-        return self._event(
+        return self.event(
             base,
             "node_started",
             {
@@ -1513,7 +1541,7 @@ class _WorkflowRun:
         error: str | None = None,
     ) -> dict[str, Any]:
         execution = self.nodes.setdefault(node_type, str(uuid.uuid4()))
-        return self._event(
+        return self.event(
             base,
             "node_finished",
             {
@@ -1536,8 +1564,58 @@ class _WorkflowRun:
             },
         )
 
+    def human_input_form(self, msg: FakeMessage, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``human_input_required.data``: a review form with a comment field, two actions."""
+        form: dict[str, Any] = {
+            "form_id": str(uuid.uuid4()),
+            "node_id": "human-input-node",
+            "node_title": "Human Input",
+            "form_content": f"Please review the draft answer to: **{msg.query}**",
+            "inputs": [
+                {
+                    "type": "paragraph",
+                    "output_variable_name": "comment",
+                    "placeholder": "Anything to change?",
+                }
+            ],
+            "actions": [
+                {"id": "approve", "title": "Approve", "button_style": "primary"},
+                {"id": "reject", "title": "Reject", "button_style": "default"},
+            ],
+            "display_in_ui": True,
+            "form_token": uuid.uuid4().hex,
+            "resolved_default_values": {},
+            "expiration_time": _now() + 24 * 3600,
+        }
+        form.update(given)
+        return form
+
+    def paused(self, base: Mapping[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
+        node_id = form.get("node_id", "human-input-node")
+        return self.event(
+            base,
+            "workflow_paused",
+            {
+                "workflow_run_id": self.id,
+                "paused_nodes": [node_id],
+                "outputs": {},
+                "reasons": [
+                    {
+                        "type": "human_input_required",
+                        "form_id": form.get("form_id"),
+                        "node_id": node_id,
+                    }
+                ],
+                "status": "paused",
+                "created_at": _now(),
+                "elapsed_time": round(time.monotonic() - self.started_at, 6),
+                "total_tokens": 0,
+                "total_steps": 3,
+            },
+        )
+
     def finished(self, base: Mapping[str, Any], answer: str, error: str | None) -> dict[str, Any]:
-        return self._event(
+        return self.event(
             base,
             "workflow_finished",
             {

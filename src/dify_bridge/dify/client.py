@@ -18,7 +18,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from dify_bridge.core.types import Rating
-from dify_bridge.dify.events import StreamEvent, parse_event
+from dify_bridge.dify.events import StreamEvent, ends_answer, parse_event
 from dify_bridge.errors import (
     AuthFailed,
     ConversationNotFound,
@@ -27,6 +27,7 @@ from dify_bridge.errors import (
     InvalidRequest,
     MessageNotFound,
     RateLimited,
+    StreamCutOff,
 )
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,14 @@ class DifyClient:
 
         Errors before the first byte raise the typed :class:`DifyError`
         subclasses (retrying 429 ``too_many_requests`` and connection failures
-        a few times); an ``error`` event raises :class:`StreamFailed`; a stall
-        or a broken connection mid-stream raises :class:`DifyUnavailable`.
+        a few times); an ``error`` event raises :class:`StreamFailed`.
+
+        Returning normally means Dify said the answer is complete
+        (``message_end``, a successful ``workflow_finished``) or that the
+        chatflow paused for a person. A stream that ends any other way, by a
+        clean EOF, a broken connection or a stall past the read timeout,
+        raises :class:`StreamCutOff`: the events yielded were only part of
+        the answer. Trouble after the answer is complete is only logged.
         """
         body: dict[str, Any] = {
             "query": query,
@@ -98,6 +105,7 @@ class DifyClient:
             body["files"] = [dict(f) for f in files]
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             received_bytes = False
+            ended = False  # Dify said the answer is complete, or the chatflow paused
             try:
                 async with aconnect_sse(
                     self._http,
@@ -125,7 +133,10 @@ class DifyClient:
                             continue
                         event = parse_event(payload)
                         if event is not None:
+                            ended = ended or ends_answer(event)
                             yield event
+                    if not ended:
+                        raise StreamCutOff("Dify closed the stream before the answer was complete")
                     return
             except RateLimited as exc:
                 if not exc.retryable or attempt == RETRY_ATTEMPTS:
@@ -135,15 +146,20 @@ class DifyClient:
                 if attempt == RETRY_ATTEMPTS:
                     raise DifyUnavailable(f"cannot connect to Dify: {_describe(exc)}") from None
                 await self._backoff(attempt, None)
-            except httpx.ReadTimeout:
-                raise DifyUnavailable("Dify stopped sending (read timeout)") from None
             except SSEError as exc:
                 raise DifyUnavailable(f"Dify did not answer with an event stream: {exc}") from None
             except httpx.HTTPError as exc:
-                what = "mid-stream" if received_bytes else "before the stream"
-                raise DifyUnavailable(
-                    f"connection to Dify failed {what}: {_describe(exc)}"
-                ) from None
+                if ended:  # the answer is whole; what comes after it does not matter
+                    log.info("Dify's stream ended untidily after the answer: %s", _describe(exc))
+                    return
+                if isinstance(exc, httpx.ReadTimeout):
+                    problem = "Dify stopped sending (read timeout)"
+                else:
+                    what = "mid-stream" if received_bytes else "before the stream"
+                    problem = f"connection to Dify failed {what}: {_describe(exc)}"
+                if received_bytes:
+                    raise StreamCutOff(problem) from None
+                raise DifyUnavailable(problem) from None
 
     async def send_feedback(
         self, message_id: str, rating: Rating | None, *, user: str, content: str | None = None

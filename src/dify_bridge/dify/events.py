@@ -67,9 +67,46 @@ class MessageEnded(StreamEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class WorkflowFinished(StreamEvent):
-    """``workflow_finished`` of a chatflow app that succeeded."""
+    """``workflow_finished`` of a chatflow app that did not fail (succeeded, or stopped)."""
 
     status: str = "succeeded"
+
+    @property
+    def succeeded(self) -> bool:
+        """The run is complete (``partial-succeeded``: a node failed into its fail branch)."""
+        return self.status in COMPLETE_WORKFLOW_STATUSES
+
+
+@dataclass(frozen=True, kw_only=True)
+class HumanInputRequired(StreamEvent):
+    """``human_input_required``: a chatflow's Human Input node waits for a person.
+
+    Everything needed to show the form and submit it later
+    (``POST /form/human_input/{form_token}``) is kept as Dify sent it.
+    """
+
+    workflow_run_id: str = ""
+    form_id: str = ""
+    node_id: str = ""
+    node_title: str = ""
+    form_content: str = ""
+    """Markdown shown above the fields."""
+    inputs: tuple[dict[str, Any], ...] = ()
+    """The fields (paragraph, select, file, file-list)."""
+    actions: tuple[dict[str, Any], ...] = ()
+    """The buttons: ``{id, title, button_style}``."""
+    form_token: str = ""
+    """Empty when the form is delivered another way (e-mail)."""
+    resolved_default_values: dict[str, Any] = field(default_factory=dict)
+    expiration_time: int | float | str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowPaused(StreamEvent):
+    """``workflow_paused``: the chatflow waits; its stream then ends without ``message_end``."""
+
+    workflow_run_id: str = ""
+    reasons: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +115,27 @@ class TtsAudio(StreamEvent):
 
     audio: str = ""
     final: bool = False
+
+
+COMPLETE_WORKFLOW_STATUSES = frozenset({"succeeded", "partial-succeeded"})
+
+
+def ends_answer(event: StreamEvent) -> bool:
+    """True for an event after which a stream may end without the answer being cut off.
+
+    The answer is complete at ``message_end`` (every app type) or at a successful
+    ``workflow_finished`` (chatflows, which send it before or after ``message_end``).
+    A chatflow that pauses for a person ends its stream after ``human_input_required``
+    and ``workflow_paused`` with neither: that is a pause, not a cut.
+    """
+    if isinstance(event, WorkflowFinished):
+        return event.succeeded
+    return isinstance(event, MessageEnded | HumanInputRequired | WorkflowPaused)
+
+
+def pauses_answer(event: StreamEvent) -> bool:
+    """True for the events that say the chatflow now waits for a person."""
+    return isinstance(event, HumanInputRequired | WorkflowPaused)
 
 
 _IGNORED = frozenset(
@@ -149,9 +207,33 @@ def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
         data = payload.get("data")
         data = data if isinstance(data, dict) else {}
         status = _text(data.get("status")) or "succeeded"
-        if status == "failed" and data.get("error"):  # "stopped" carries its reason there too
-            raise StreamFailed(f"workflow {status}: {data.get('error')}", code="workflow_failed")
+        if status == "failed":  # "stopped" carries its reason in "error" too: not a failure
+            reason = _text(data.get("error")) or "no reason given"
+            raise StreamFailed(f"workflow failed: {reason}", code="workflow_failed")
         return WorkflowFinished(status=status, **ids)
+    if kind == "human_input_required":
+        data = _data(payload)
+        return HumanInputRequired(
+            workflow_run_id=_text(payload.get("workflow_run_id") or data.get("workflow_run_id")),
+            form_id=_text(data.get("form_id")),
+            node_id=_text(data.get("node_id")),
+            node_title=_text(data.get("node_title")),
+            form_content=_text(data.get("form_content")),
+            inputs=_objects(data.get("inputs")),
+            actions=_objects(data.get("actions")),
+            form_token=_text(data.get("form_token")),
+            resolved_default_values=_object(data.get("resolved_default_values")),
+            expiration_time=_expiration(data.get("expiration_time")),
+            **ids,
+        )
+    if kind == "workflow_paused":
+        data = _data(payload)
+        reasons = data.get("reasons")
+        return WorkflowPaused(
+            workflow_run_id=_text(payload.get("workflow_run_id") or data.get("workflow_run_id")),
+            reasons=tuple(reasons) if isinstance(reasons, list) else (),
+            **ids,
+        )
     if kind in ("tts_message", "tts_message_end"):
         return TtsAudio(audio=_text(payload.get("audio")), final=kind == "tts_message_end", **ids)
     if kind == "error":
@@ -168,6 +250,25 @@ def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _data(payload: dict[str, Any]) -> dict[str, Any]:
+    return _object(payload.get("data"))
+
+
+def _objects(value: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
+
+
+def _expiration(value: Any) -> int | float | str | None:
+    """A Unix time or an ISO string, as Dify sent it."""
+    if isinstance(value, bool):
+        return None
+    return value if isinstance(value, int | float | str) else None
 
 
 def _number(value: Any) -> float:

@@ -17,7 +17,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.turns = Counter(
             "dify_bridge_turns",
-            "Questions answered, by platform and outcome (answered, failed, stopped, interrupted)",
+            "Questions asked, by platform and outcome (answered, cut_off, paused, failed, "
+            "stopped, interrupted)",
             ["platform", "outcome"],
             registry=self.registry,
         )
