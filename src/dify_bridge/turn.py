@@ -20,6 +20,7 @@ from dify_bridge.dify_events import (
     StreamEvent,
     TtsAudio,
 )
+from dify_bridge.downloads import MAX_DOWNLOAD_BYTES
 from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited
 from dify_bridge.files import upload_attachments
 from dify_bridge.metrics import Metrics
@@ -33,7 +34,14 @@ from dify_bridge.models import (
 )
 from dify_bridge.presentation import format_citations, format_files, thought_status
 from dify_bridge.store import Store
-from dify_bridge.voice import AudioSink, is_audio, spoken_answer, transcribe, wants_voice
+from dify_bridge.voice import (
+    MAX_AUDIO_BYTES,
+    AudioSink,
+    is_audio,
+    spoken_answer,
+    transcribe,
+    wants_voice,
+)
 from dify_bridge.writer import ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -61,6 +69,10 @@ class BridgeOptions:
     opening_statement: bool = False
     voice_replies: str = "off"
     """``VOICE_REPLIES``: off, auto (when the app has text to speech) or always."""
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES
+    """``MAX_DOWNLOAD_MB``: no download (file, recording, spoken answer) is read past this."""
+    max_recording_bytes: int = MAX_AUDIO_BYTES
+    """``MAX_RECORDING_MB``: the largest recording downloaded and sent to speech to text."""
 
     def names_speaker(self, incoming: Incoming) -> bool:
         return incoming.platform not in self.quiet_speakers
@@ -207,7 +219,13 @@ class Turn:
         recordings = [a for a in self.incoming.attachments if is_audio(a)]
         if recordings:
             # transcribed inside the thread's turn, so it keeps its place in the thread
-            heard = await transcribe(recordings[0], app=self.app, user=self.dify_user)
+            heard = await transcribe(
+                recordings[0],
+                app=self.app,
+                user=self.dify_user,
+                max_bytes=self.options.max_recording_bytes,
+                max_download_bytes=self.options.max_download_bytes,
+            )
             if heard.notice:
                 await self._post_notice(f"⚠️ {heard.notice}")
                 return
@@ -336,6 +354,7 @@ class Turn:
                 message_id=self.result.message_id,
                 user=self.dify_user,
                 streamed=self.result.speech,
+                max_bytes=self.options.max_download_bytes,
             )
             if audio:
                 await sink.post_audio("answer.mp3", audio, "audio/mpeg")
@@ -365,7 +384,9 @@ class Turn:
         documents = [a for a in self.incoming.attachments if not is_audio(a)]
         if not documents:
             return []
-        files, refused = await upload_attachments(self.app, documents, user=self.dify_user)
+        files, refused = await upload_attachments(
+            self.app, documents, user=self.dify_user, max_bytes=self.options.max_download_bytes
+        )
         self._notes += refused
         return files
 
