@@ -106,7 +106,8 @@ async def test_files_the_app_produces_are_linked(fake_dify: FakeDify, tmp_path: 
 
 
 def picture(size: int = 2048) -> Attachment:
-    async def fetch() -> bytes:
+    async def fetch(max_bytes: int) -> bytes:
+        assert size <= max_bytes
         return b"\x89PNG" + b"\0" * (size - 4)
 
     return Attachment("photo.png", "image/png", size, "https://files.example/photo.png", fetch)

@@ -16,6 +16,8 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.database_url == "sqlite:///dify-bridge.db"
     assert settings.slack is None and settings.discord is None
     assert settings.voice_replies == "off"
+    assert settings.max_download_bytes == 100 * 1024 * 1024
+    assert settings.max_recording_bytes == 15 * 1024 * 1024
 
 
 def test_slack_http_mode_and_socket_mode() -> None:
@@ -38,6 +40,8 @@ def test_slack_http_mode_and_socket_mode() -> None:
         ({"DIFY_INPUTS": "{not json"}, "DIFY_INPUTS"),
         ({"DIFY_INPUTS": "[1, 2]"}, "DIFY_INPUTS"),
         ({"VOICE_REPLIES": "loud"}, "VOICE_REPLIES"),
+        ({"MAX_DOWNLOAD_MB": "0"}, "MAX_DOWNLOAD_MB"),
+        ({"MAX_RECORDING_MB": "16"}, "MAX_RECORDING_MB"),
         ({"DISCORD_BOT_TOKEN": "abc", "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         (
             {

@@ -22,11 +22,13 @@ is :mod:`dify_bridge.adapters.discord.client`'s job.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import aiohttp
 import discord
 
 from dify_bridge.adapters.discord.access import AccessPolicy
@@ -53,6 +55,7 @@ from dify_bridge.adapters.discord.text import (
 from dify_bridge.config import DiscordSettings
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.types import ActionKind, Attachment, Incoming, Rating, Reaction
+from dify_bridge.downloads import read_response
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +239,9 @@ class DiscordAdapter:
             text=name_user_mentions(text, names),
             author=message.author,
             event=event_key(message.id),
-            attachments=tuple(_attachment(a, message.flags.voice) for a in message.attachments),
+            attachments=tuple(
+                _attachment(a, message.flags.voice, self.client.http) for a in message.attachments
+            ),
         )
         await self._deliver(conversation, incoming)
 
@@ -469,12 +474,36 @@ class DiscordAdapter:
         )
 
 
-def _attachment(attachment: discord.Attachment, voice_message: bool) -> Attachment:
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120)
+
+
+class AttachmentUnavailable(Exception):
+    """Discord's CDN did not hand over an attachment."""
+
+
+def _attachment(
+    attachment: discord.Attachment, voice_message: bool, http: discord.http.HTTPClient
+) -> Attachment:
     """A user's file; ``fetch`` downloads it from Discord's CDN when the bridge needs it."""
     mime = attachment.content_type or ("audio/ogg" if voice_message else "")
-    return Attachment(
-        attachment.filename, mime, attachment.size, attachment.url, fetch=attachment.read
-    )
+    fetch = functools.partial(_download, attachment.url, http)
+    return Attachment(attachment.filename, mime, attachment.size, attachment.url, fetch=fetch)
+
+
+async def _download(url: str, http: discord.http.HTTPClient, max_bytes: int) -> bytes:
+    """The whole attachment, at most ``max_bytes`` (else ``FileTooLarge``).
+
+    Not ``Attachment.read()``: discord.py's ``HTTPClient.get_from_cdn`` reads
+    the whole body with no cap and has no streamed form, so the CDN URL (signed,
+    no token needed) is streamed here, through discord.py's proxy settings.
+    """
+    async with (
+        aiohttp.ClientSession(timeout=DOWNLOAD_TIMEOUT) as session,
+        session.get(url, proxy=http.proxy, proxy_auth=http.proxy_auth) as response,
+    ):
+        if response.status != 200:
+            raise AttachmentUnavailable(f"Discord's CDN answered HTTP {response.status}")
+        return await read_response(response, max_bytes)
 
 
 __all__ = ["PRIVILEGED_INTENTS_HELP", "DiscordAdapter", "DiscordUnavailable"]

@@ -10,14 +10,13 @@ from urllib.parse import urlparse
 import aiohttp
 
 from dify_bridge.core.types import Attachment
+from dify_bridge.downloads import read_response
 
 from .client import SlackCallFailed
 
 __all__ = ["SlackFiles"]
 
 log = logging.getLogger(__name__)
-
-MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 
 
 class SlackFiles:
@@ -36,7 +35,8 @@ class SlackFiles:
             for a in attachments
         )
 
-    async def download(self, url: str) -> bytes:
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """The whole file; :class:`~dify_bridge.errors.FileTooLarge` past ``max_bytes``."""
         if not self._trusted(url):
             raise SlackCallFailed("file download", "not a Slack file URL")
         headers = {"Authorization": f"Bearer {self._token}"}
@@ -50,12 +50,9 @@ class SlackFiles:
                 if response.content_type == "text/html":
                     # Slack answers a missing files:read scope with its sign-in page
                     raise SlackCallFailed("file download", "Slack sent a sign-in page")
-                data = await response.content.read(MAX_DOWNLOAD_BYTES + 1)
+                return await read_response(response, max_bytes)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SlackCallFailed("file download", type(exc).__name__) from None
-        if len(data) > MAX_DOWNLOAD_BYTES:
-            raise SlackCallFailed("file download", "file too large")
-        return data
 
     def _trusted(self, url: str) -> bool:
         parsed = urlparse(url)

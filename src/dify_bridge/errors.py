@@ -5,6 +5,7 @@
     BridgeError
     ├── ConfigError            a setting is missing or malformed (names the variable)
     ├── StoreError             the database cannot be opened or written
+    ├── FileTooLarge           a download passed the cap that applies to it
     └── DifyError              anything Dify said or failed to say
         ├── AuthFailed             401 / 403: bad key, disabled app
         ├── ConversationNotFound   404 not_found on a conversation
@@ -37,6 +38,19 @@ class ConfigError(BridgeError):
 
 class StoreError(BridgeError):
     """The store cannot be opened, migrated or written."""
+
+
+class FileTooLarge(BridgeError):
+    """A body (a user's file, a spoken answer) is larger than the cap that applies to it.
+
+    ``size`` is what was declared or received when the download stopped: at
+    least one byte over ``limit``, not necessarily the whole size.
+    """
+
+    def __init__(self, limit: int, size: int) -> None:
+        super().__init__(f"larger than the {limit} bytes allowed (at least {size})")
+        self.limit = limit
+        self.size = size
 
 
 class DifyError(BridgeError):

@@ -41,6 +41,8 @@ from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.bodies import Serving, serve_in_pieces
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MESSAGE_CONTENT_INTENT = 1 << 15
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | MESSAGE_CONTENT_INTENT
@@ -98,6 +100,10 @@ class FakeFile:
     filename: str
     content_type: str
     data: bytes
+    declared_size: int | None = None
+    """The attachment's ``size`` as Discord states it (None: the true size)."""
+    serving: Serving = field(default_factory=Serving)
+    """How the CDN serves the download (always in small pieces)."""
 
 
 @dataclass
@@ -902,11 +908,11 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_REACTION_REMOVE", payload)
         return web.Response(status=204)
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
         file = self.files.get(int(request.match_info["aid"]))
         if file is None or file.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not found")
-        return web.Response(body=file.data, content_type=file.content_type)
+        return await serve_in_pieces(request, file.data, file.content_type, file.serving)
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         if int(request.match_info["aid"]) != self.application_id:
@@ -988,7 +994,7 @@ class FakeDiscord:
         payload: Json = {
             "id": str(attachment_id),
             "filename": file.filename,
-            "size": len(file.data),
+            "size": len(file.data) if file.declared_size is None else file.declared_size,
             "url": url,
             "proxy_url": url,
             "content_type": file.content_type,

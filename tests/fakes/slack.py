@@ -32,6 +32,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.bodies import Serving, serve_in_pieces
+
 __all__ = ["ApiCall", "FakeFile", "FakeMessage", "FakeSlack", "sign_request"]
 
 BOT_TOKEN = "xoxb-fake-bot-token"
@@ -101,6 +103,8 @@ class FakeFile:
     mimetype: str
     content: bytes
     title: str = ""
+    serving: Serving = field(default_factory=Serving)
+    """How the download is served (always in small pieces)."""
 
 
 @dataclass
@@ -356,13 +360,22 @@ class FakeSlack:
         return event
 
     def add_file(
-        self, name: str, content: bytes, mimetype: str = "text/plain", **extra: Any
+        self,
+        name: str,
+        content: bytes,
+        mimetype: str = "text/plain",
+        *,
+        serving: Serving | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """A file a user shared; returns the file object an event's ``files`` carries.
 
-        ``extra`` overrides or adds fields (e.g. ``size``, ``subtype``).
+        ``extra`` overrides or adds fields (e.g. ``size``, ``subtype``); ``serving``
+        says how the download is served.
         """
         file = FakeFile(f"F{next(self._ts):08d}", name, mimetype, content)
+        if serving is not None:
+            file.serving = serving
         self.files[file.id] = file
         url = f"{self.base_url}/files-pri/{file.id}/{name}"
         return {
@@ -538,7 +551,7 @@ class FakeSlack:
                 self.socket_connected.clear()
         return ws
 
-    async def _handle_download(self, request: web.Request) -> web.Response:
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
         """``url_private``: the bytes with the bot token; Slack's login page without it."""
         file_id = request.match_info["file_id"]
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -548,7 +561,7 @@ class FakeSlack:
             return web.Response(status=404, text="not found")
         if token != self.bot_token or self.token_revoked:
             return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
-        return web.Response(body=file.content, content_type=file.mimetype)
+        return await serve_in_pieces(request, file.content, file.mimetype, file.serving)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         """The upload URL: takes the bytes of a file announced by getUploadURLExternal."""

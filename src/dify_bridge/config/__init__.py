@@ -27,6 +27,7 @@ DEFAULT_DATABASE_URL = "sqlite:///dify-bridge.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg"
+MB = 1024 * 1024
 
 
 class Secret:
@@ -106,6 +107,10 @@ class Settings:
     routes_file: str = ""
     routes: tuple[Route, ...] = ()
     voice_replies: str = "off"
+    max_download_bytes: int = 100 * MB
+    """``MAX_DOWNLOAD_MB``: the cap above every download's own limit."""
+    max_recording_bytes: int = 15 * MB
+    """``MAX_RECORDING_MB``: the largest recording sent to speech to text (Dify's limit: 15)."""
     shutdown_grace: float = 20.0
     log_level: str = "INFO"
     log_json: bool = False
@@ -204,6 +209,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     voice = (reader.text("VOICE_REPLIES") or "off").lower()
     if voice not in ("off", "auto", "always"):
         raise ConfigError("VOICE_REPLIES", f"expected off, auto or always, got {voice!r}")
+    max_recording_mb = reader.number("MAX_RECORDING_MB", 15.0)
+    if max_recording_mb > 15:
+        raise ConfigError("MAX_RECORDING_MB", "Dify transcribes at most 15 MB")
     log_level = (reader.text("LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
@@ -221,6 +229,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         routes_file=routes_file,
         routes=routes,
         voice_replies=voice,
+        max_download_bytes=int(reader.number("MAX_DOWNLOAD_MB", 100.0) * MB),
+        max_recording_bytes=int(max_recording_mb * MB),
         shutdown_grace=reader.number("SHUTDOWN_GRACE_SECONDS", 20.0),
         log_level=log_level,
         log_json=reader.flag("LOG_JSON", False),

@@ -10,7 +10,8 @@ from typing import Any
 
 from dify_bridge.core.types import Attachment
 from dify_bridge.dify.apps import DifyApp
-from dify_bridge.errors import DifyError
+from dify_bridge.downloads import MAX_DOWNLOAD_BYTES, MB
+from dify_bridge.errors import DifyError, FileTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ EXTENSIONS = {
     "audio": {"mp3", "m4a", "wav", "webm", "amr", "mpga", "ogg"},
     "video": {"mp4", "mov", "mpeg", "mpg"},
 }
-MB = 1024 * 1024
 
 
 def file_type(attachment: Attachment) -> str:
@@ -94,8 +94,13 @@ class FileRules:
             size_limits_mb=size_limits,
         )
 
-    def problem_with(self, attachment: Attachment) -> str | None:
-        """Why the app would refuse this file, or None."""
+    def max_bytes(self, attachment: Attachment, cap: int = MAX_DOWNLOAD_BYTES) -> int:
+        """The most bytes this file may have: the app's limit for its type, at most ``cap``."""
+        limit_mb = (self.size_limits_mb or {}).get(file_type(attachment), 15.0)
+        return min(int(limit_mb * MB), cap)
+
+    def problem_with(self, attachment: Attachment, cap: int = MAX_DOWNLOAD_BYTES) -> str | None:
+        """Why the app would refuse this file (by its declared size), or None."""
         if not self.enabled:
             return "this assistant does not accept files"
         kind = file_type(attachment)
@@ -103,24 +108,33 @@ class FileRules:
         if kind not in self.types and not (kind == "custom" and extension in self.extensions):
             accepted = ", ".join(sorted(self.types)) or "no"
             return f"this assistant accepts {accepted} files, not {kind} files"
-        limit = (self.size_limits_mb or {}).get(kind, 15.0)
-        if attachment.size > limit * MB:
-            return f"it is larger than the {limit:g} MB this assistant accepts"
+        if attachment.size > self.max_bytes(attachment, cap):
+            return too_large(self.max_bytes(attachment, cap))
         return None
 
 
+def too_large(limit: int) -> str:
+    return f"it is larger than the {limit / MB:g} MB this assistant accepts"
+
+
 async def upload_attachments(
-    app: DifyApp, attachments: Sequence[Attachment], *, user: str
+    app: DifyApp,
+    attachments: Sequence[Attachment],
+    *,
+    user: str,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Upload what ``app`` accepts as ``user`` (the files belong to that user).
 
+    Each file is downloaded whole but no further than the app's limit for its
+    type (at most ``max_bytes``); the declared size only refuses early.
     Returns the ``files`` of the chat request, and one line per file not sent.
     """
     rules = FileRules.from_parameters(await app.parameters())
     files: list[dict[str, Any]] = []
     refused: list[str] = []
     for attachment in attachments:
-        problem = rules.problem_with(attachment)
+        problem = rules.problem_with(attachment, max_bytes)
         if problem is None and len(files) >= rules.number_limit:
             problem = f"the assistant takes at most {rules.number_limit} files at once"
         if problem is None and attachment.fetch is None:
@@ -128,11 +142,16 @@ async def upload_attachments(
         if problem is not None or attachment.fetch is None:
             refused.append(f"{attachment.name} was not sent: {problem}")
             continue
+        limit = rules.max_bytes(attachment, max_bytes)
         try:
-            data = await attachment.fetch()
+            data = await attachment.fetch(limit)
             file_id = await app.client.upload_file(
                 attachment.name, attachment.mime_type, data, user=user
             )
+        except FileTooLarge as exc:
+            log.info("%s was not sent: %s", attachment.name, exc)
+            refused.append(f"{attachment.name} was not sent: {too_large(limit)}")
+            continue
         except DifyError as exc:
             log.warning("upload of %s failed: %s", attachment.name, exc)
             refused.append(f"{attachment.name} was not sent: the upload failed")

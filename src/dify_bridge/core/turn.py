@@ -20,7 +20,14 @@ from dify_bridge.core.types import (
     ReplySink,
     ThreadRecord,
 )
-from dify_bridge.core.voice import AudioSink, is_audio, spoken_answer, transcribe, wants_voice
+from dify_bridge.core.voice import (
+    MAX_AUDIO_BYTES,
+    AudioSink,
+    is_audio,
+    spoken_answer,
+    transcribe,
+    wants_voice,
+)
 from dify_bridge.core.writer import ReplyWriter
 from dify_bridge.dify.apps import AppDirectory, DifyApp
 from dify_bridge.dify.events import (
@@ -34,6 +41,7 @@ from dify_bridge.dify.events import (
     TtsAudio,
     pauses_answer,
 )
+from dify_bridge.downloads import MAX_DOWNLOAD_BYTES
 from dify_bridge.errors import ConversationNotFound, DifyError, RateLimited, StreamCutOff
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
@@ -69,6 +77,10 @@ class BridgeOptions:
     opening_statement: bool = False
     voice_replies: str = "off"
     """``VOICE_REPLIES``: off, auto (when the app has text to speech) or always."""
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES
+    """``MAX_DOWNLOAD_MB``: no download (file, recording, spoken answer) is read past this."""
+    max_recording_bytes: int = MAX_AUDIO_BYTES
+    """``MAX_RECORDING_MB``: the largest recording downloaded and sent to speech to text."""
 
     def names_speaker(self, incoming: Incoming) -> bool:
         return incoming.platform not in self.quiet_speakers
@@ -228,7 +240,13 @@ class Turn:
         recordings = [a for a in self.incoming.attachments if is_audio(a)]
         if recordings:
             # transcribed inside the thread's turn, so it keeps its place in the thread
-            heard = await transcribe(recordings[0], app=self.app, user=self.dify_user)
+            heard = await transcribe(
+                recordings[0],
+                app=self.app,
+                user=self.dify_user,
+                max_bytes=self.options.max_recording_bytes,
+                max_download_bytes=self.options.max_download_bytes,
+            )
             if heard.notice:
                 await self._post_notice(f"⚠️ {heard.notice}")
                 return
@@ -369,6 +387,7 @@ class Turn:
                 message_id=self.result.message_id,
                 user=self.dify_user,
                 streamed=self.result.speech,
+                max_bytes=self.options.max_download_bytes,
             )
             if audio:
                 await sink.post_audio("answer.mp3", audio, "audio/mpeg")
@@ -398,7 +417,9 @@ class Turn:
         documents = [a for a in self.incoming.attachments if not is_audio(a)]
         if not documents:
             return []
-        files, refused = await upload_attachments(self.app, documents, user=self.dify_user)
+        files, refused = await upload_attachments(
+            self.app, documents, user=self.dify_user, max_bytes=self.options.max_download_bytes
+        )
         self._notes += refused
         return files
 

@@ -54,9 +54,12 @@ class Attachment:
     name: str
     mime_type: str
     size: int
+    """As the platform declares it: a hint (0 when unknown); the bytes received decide."""
     url: str = ""
-    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
-    """Downloads the file with the platform's credentials (None: cannot be fetched)."""
+    fetch: Callable[[int], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+    """``fetch(max_bytes)`` downloads the whole file with the platform's credentials,
+    raising :class:`~dify_bridge.errors.FileTooLarge` as soon as it passes
+    ``max_bytes`` (None: cannot be fetched)."""
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,13 @@ import av.error
 
 from dify_bridge.core.types import Attachment
 from dify_bridge.dify.apps import DifyApp
-from dify_bridge.errors import DifyError
+from dify_bridge.downloads import MAX_DOWNLOAD_BYTES, MB
+from dify_bridge.errors import DifyError, FileTooLarge
 
 log = logging.getLogger(__name__)
 
-MAX_AUDIO_BYTES = 15 * 1024 * 1024
-"""Dify's limit for ``/audio-to-text``."""
+MAX_AUDIO_BYTES = 15 * MB
+"""Dify's limit for ``/audio-to-text`` (``MAX_RECORDING_MB`` may set a lower one)."""
 
 DIFY_AUDIO_EXTENSIONS = frozenset({"mp3", "mp4", "mpeg", "mpga", "m4a", "wav", "webm"})
 """What ``/audio-to-text`` takes as it is."""
@@ -47,7 +48,16 @@ AUDIO_EXTENSIONS = DIFY_AUDIO_EXTENSIONS | {"ogg", "oga", "opus"}
 _VIDEO_CONTAINERS = frozenset({"mp4", "webm", "mpeg"})
 _REMUXABLE_TO_WEBM = frozenset({"opus", "vorbis"})
 VOICE_OFF_NOTICE = "Voice messages are not turned on for this assistant, so I could not listen."
-TOO_LARGE_NOTICE = "That recording is too long for me (the limit is 15 MB); please keep it shorter."
+
+
+def too_large_notice(limit: int) -> str:
+    return (
+        f"That recording is too long for me (the limit is {limit / MB:g} MB); "
+        "please keep it shorter."
+    )
+
+
+TOO_LARGE_NOTICE = too_large_notice(MAX_AUDIO_BYTES)
 UNSUPPORTED_NOTICE = "I could not read that audio file; please send MP3, M4A, WAV, WebM or Ogg."
 EMPTY_NOTICE = "I could not hear any words in that recording."
 FAILED_NOTICE = "I could not transcribe that recording; please try again or type your question."
@@ -135,22 +145,38 @@ class Transcript:
     notice: str = ""
 
 
-async def transcribe(attachment: Attachment, *, app: DifyApp, user: str) -> Transcript:
-    """Download, convert and transcribe one recording as ``user``; never raises."""
+async def transcribe(
+    attachment: Attachment,
+    *,
+    app: DifyApp,
+    user: str,
+    max_bytes: int = MAX_AUDIO_BYTES,
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Transcript:
+    """Download, convert and transcribe one recording as ``user``; never raises.
+
+    The recording is downloaded whole but no further than ``max_bytes`` (and
+    ``max_download_bytes``); its declared size only refuses early.
+    """
     speech = (await app.parameters()).get("speech_to_text")
     if not (isinstance(speech, dict) and speech.get("enabled")):
         return Transcript(notice=VOICE_OFF_NOTICE)
-    if attachment.size > MAX_AUDIO_BYTES:
-        return Transcript(notice=TOO_LARGE_NOTICE)
+    limit = min(max_bytes, max_download_bytes)
+    too_large = Transcript(notice=too_large_notice(limit))
+    if attachment.size > limit:
+        return too_large
     if attachment.fetch is None:
         return Transcript(notice=FAILED_NOTICE)
     try:
-        data = await attachment.fetch()
+        data = await attachment.fetch(limit)
+    except FileTooLarge as exc:
+        log.info("%s is too large to transcribe: %s", attachment.name, exc)
+        return too_large
     except Exception as exc:
         log.warning("download of %s failed: %s", attachment.name, exc)
         return Transcript(notice=FAILED_NOTICE)
-    if len(data) > MAX_AUDIO_BYTES:
-        return Transcript(notice=TOO_LARGE_NOTICE)
+    if len(data) > limit:
+        return too_large
     try:
         name, mime, audio = await asyncio.to_thread(
             dify_audio, attachment.name, attachment.mime_type, data
@@ -159,8 +185,8 @@ async def transcribe(attachment: Attachment, *, app: DifyApp, user: str) -> Tran
         log.info("%s is not usable audio: %s", attachment.name, exc)
         silent = isinstance(exc, SilentAudio)
         return Transcript(notice=EMPTY_NOTICE if silent else UNSUPPORTED_NOTICE)
-    if len(audio) > MAX_AUDIO_BYTES:
-        return Transcript(notice=TOO_LARGE_NOTICE)
+    if len(audio) > limit:
+        return too_large
     try:
         text = await app.client.audio_to_text(name, mime, audio, user=user)
     except DifyError as exc:
@@ -203,13 +229,18 @@ def joined_stream_audio(pieces: Sequence[str]) -> bytes:
 
 
 async def spoken_answer(
-    app: DifyApp, *, message_id: str, user: str, streamed: Sequence[str] = ()
+    app: DifyApp,
+    *,
+    message_id: str,
+    user: str,
+    streamed: Sequence[str] = (),
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> bytes:
     """The answer as MP3: the streamed pieces if any, else ``/text-to-audio`` (may raise)."""
     audio = joined_stream_audio(streamed)
     if audio:
         return audio
-    return await app.client.text_to_audio(message_id=message_id, user=user)
+    return await app.client.text_to_audio(message_id=message_id, user=user, max_bytes=max_bytes)
 
 
 __all__ = [
@@ -222,6 +253,7 @@ __all__ = [
     "is_audio",
     "joined_stream_audio",
     "spoken_answer",
+    "too_large_notice",
     "transcribe",
     "wants_voice",
 ]

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -164,6 +165,11 @@ class FakeFile:
     api_key: str
     content: bytes
     created_at: int = field(default_factory=_now)
+    sha256: str = field(init=False)
+    """Of the bytes received, to compare with the file the user sent."""
+
+    def __post_init__(self) -> None:
+        self.sha256 = hashlib.sha256(self.content).hexdigest()
 
 
 @dataclass

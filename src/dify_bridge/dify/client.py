@@ -19,11 +19,18 @@ from httpx_sse import SSEError, aconnect_sse
 
 from dify_bridge.core.types import Rating
 from dify_bridge.dify.events import StreamEvent, ends_answer, parse_event
+from dify_bridge.downloads import (
+    MAX_DOWNLOAD_BYTES,
+    check_declared,
+    content_length,
+    read_capped,
+)
 from dify_bridge.errors import (
     AuthFailed,
     ConversationNotFound,
     DifyError,
     DifyUnavailable,
+    FileTooLarge,
     InvalidRequest,
     MessageNotFound,
     RateLimited,
@@ -227,22 +234,37 @@ class DifyClient:
             raise DifyUnavailable(f"Dify {path} answered with something that is not JSON") from None
         return body if isinstance(body, dict) else {}
 
-    async def text_to_audio(self, *, user: str, message_id: str = "", text: str = "") -> bytes:
-        """Spoken audio (mp3) of an answer, by ``message_id`` or ``text``."""
+    async def text_to_audio(
+        self,
+        *,
+        user: str,
+        message_id: str = "",
+        text: str = "",
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+    ) -> bytes:
+        """Spoken audio (mp3) of an answer, by ``message_id`` or ``text``.
+
+        Read whole but no further than ``max_bytes``: a longer body, or one cut
+        short of its ``Content-Length``, raises :class:`DifyUnavailable`.
+        """
         body: dict[str, str] = {"user": user}
         if message_id:
             body["message_id"] = message_id
         if text:
             body["text"] = text
         try:
-            response = await self._http.post(
-                f"{self._base}/text-to-audio", headers=self._headers, json=body
-            )
+            async with self._http.stream(
+                "POST", f"{self._base}/text-to-audio", headers=self._headers, json=body
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_from_response(response)
+                check_declared(content_length(response.headers), max_bytes)
+                return await read_capped(response.aiter_bytes(), max_bytes)
+        except FileTooLarge as exc:
+            raise DifyUnavailable(f"Dify's spoken answer is too large: {exc}") from None
         except httpx.HTTPError as exc:
             raise DifyUnavailable(f"text-to-speech request failed: {_describe(exc)}") from None
-        if response.status_code >= 400:
-            raise _error_from_response(response)
-        return response.content
 
     async def _request(
         self,

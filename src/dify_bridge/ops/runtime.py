@@ -68,6 +68,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 opening_statement=settings.opening_statement,
                 quiet_speakers=_quiet_speakers(settings),
                 voice_replies=settings.voice_replies,
+                max_download_bytes=settings.max_download_bytes,
+                max_recording_bytes=settings.max_recording_bytes,
             )
             yield Runtime(settings, http, store, Bridge(store, apps, options))
         finally:
