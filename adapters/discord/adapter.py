@@ -389,8 +389,16 @@ class DiscordAdapter:
 
     async def _on_button(self, interaction: discord.Interaction) -> None:
         data: Mapping[str, object] = interaction.data or {}
-        action = parse_custom_id(str(data.get("custom_id", "")))
+        custom_id = str(data.get("custom_id", ""))
+        action = parse_custom_id(custom_id)
         if action is None or interaction.message is None or interaction.channel_id is None:
+            # not one of the bridge's buttons (or a forged value): acknowledged, ignored
+            log.info(
+                "ignoring a click on component %r in channel %s",
+                custom_id[:100],
+                interaction.channel_id,
+            )
+            await interaction.response.defer()
             return
         # acknowledged before anything else: Discord shows a failure after 3 s
         await interaction.response.defer()

@@ -2,28 +2,40 @@
 
 This module runs the connection: the bolt app, its web client, Socket Mode
 or the HTTP server (``POST /slack/events``, ``GET /healthz``). What each
-event means is :mod:`dify_bridge.adapters.slack.listeners`.
+event means is :mod:`dify_bridge.adapters.slack.listeners`; what a request
+must be before bolt sees it is :mod:`dify_bridge.adapters.slack.http`
+(HTTP) and :mod:`dify_bridge.adapters.slack.socket` (Socket Mode).
+
+Whatever bolt or a listener raises on a request that got through becomes
+one log line (no traceback) and a 200: the request was Slack's, Slack would
+only send it again, and a subscription that keeps failing gets disabled.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from dify_bridge.config import SlackSettings
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.errors import BridgeError
-from dify_bridge.ops.http import add_ops_routes
+from dify_bridge.ops.http import add_ops_routes, server_logger
 
 from .budgets import WorkspaceBudgets
 from .client import SlackCallFailed, call_slack, make_web_client
 from .events import BotIdentity
+from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error, kind_of
 from .listeners import SlackListeners
+from .socket import ScreeningSocketModeHandler
 
 __all__ = ["SlackAdapter", "SlackStartFailed"]
 
@@ -55,10 +67,18 @@ class SlackAdapter:
             client=self._client,
             signing_secret=settings.signing_secret.value,
             request_verification_enabled=True,
+            # unmatched requests go to the error handler below (one line, 200), not a 404
+            raise_error_for_unhandled_request=True,
+        )
+        self._app.error(_on_bolt_error)
+        self._gate = (
+            SlackRequestGate(settings.signing_secret.value)
+            if settings.signing_secret.value
+            else None
         )
         self._bot: BotIdentity | None = None
         self._runner: web.AppRunner | None = None
-        self._socket: AsyncSocketModeHandler | None = None
+        self._socket: ScreeningSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         SlackListeners(settings, bridge, self._client, self._budgets, self._identity).register(
@@ -121,7 +141,7 @@ class SlackAdapter:
         )
 
     async def _connect_socket(self) -> None:
-        handler = AsyncSocketModeHandler(
+        handler = ScreeningSocketModeHandler(
             self._app, app_token=self._settings.app_token.value, web_client=self._client
         )
         self._socket = handler
@@ -137,17 +157,62 @@ class SlackAdapter:
         await handler.connect_async()  # type: ignore[no-untyped-call]
 
     async def _serve_http(self) -> None:
-        app = web.Application()
+        # aiohttp refuses a body over client_max_size while reading it (413)
+        app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
         app.router.add_post(EVENTS_PATH, self._handle_events)
         add_ops_routes(app, self._metrics, lambda: self._ready)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=server_logger())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
         await site.start()
 
     async def _handle_events(self, request: web.Request) -> web.Response:
-        response = await self._app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """Events, interactivity and slash commands: checked, then handed to bolt."""
+        admitted = False
+        try:
+            text = await self._admit(request)
+            if text is None:
+                return web.Response(status=200)  # Slack's ssl_check
+            admitted = True
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+            return await to_aiohttp_response(await self._app.async_dispatch(bolt_request))
+        except Refused as refused:
+            log.log(
+                refused.level,
+                "Slack request from %s refused with %s: %s",
+                request.remote,
+                refused.status,
+                refused.reason,
+            )
+            return web.json_response({"error": refused.reason}, status=refused.status)
+        except Exception as exc:  # last resort: never a 500 with a traceback
+            status = 200 if admitted else 400
+            log.warning(
+                "Slack request from %s not handled (%s); answered %s",
+                request.remote,
+                brief_error(exc),
+                status,
+            )
+            return web.Response(status=status)
+
+    async def _admit(self, request: web.Request) -> str | None:
+        """The verified body of ``request`` (None: an ssl_check), else :class:`Refused`."""
+        if self._gate is None:
+            raise Refused(401, "no SLACK_SIGNING_SECRET: HTTP requests cannot be verified")
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            raise Refused(413, f"body of {length} bytes is over {MAX_BODY_BYTES}")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise Refused(413, f"body is over {MAX_BODY_BYTES} bytes") from None
+        except (aiohttp.ClientPayloadError, HttpProcessingError, ConnectionError) as exc:
+            raise Refused(400, f"body could not be read ({brief_error(exc)})") from None
+        return self._gate.admit(raw, request.headers)
 
     def _on_rate_limited(self, method: str, retry_after: float) -> None:
         self._metrics.rate_limited.labels("slack").inc()
@@ -157,3 +222,14 @@ class SlackAdapter:
         if self._bot is None:
             self._bot = await self._identify()
         return self._bot
+
+
+async def _on_bolt_error(error: Exception, body: Any) -> BoltResponse:
+    """bolt's error handler, for middleware and listeners alike: one line, and a 200."""
+    if isinstance(error, BoltUnhandledRequestError):
+        log.info("Slack %s has no listener; acknowledged and ignored", kind_of(body))
+    else:
+        log.warning(
+            "Slack %s not handled (%s); acknowledged and dropped", kind_of(body), brief_error(error)
+        )
+    return BoltResponse(status=200, body="")

@@ -16,6 +16,8 @@ from typing import Any
 from dify_bridge.core.splitting import split_message
 from dify_bridge.core.types import ActionKind, Controls, Rating
 
+from .events import MalformedPayload, obj, text_field
+
 __all__ = ["ButtonClick", "answer_blocks", "parse_click"]
 
 SECTION_MAX_CHARS = 3000
@@ -61,34 +63,52 @@ def answer_blocks(text: str, controls: Controls) -> list[dict[str, Any]]:
 
 
 def parse_click(body: Mapping[str, Any]) -> ButtonClick | None:
-    """The answer button a ``block_actions`` payload reports, else None."""
-    actions = body.get("actions") or []
+    """The answer button a ``block_actions`` payload reports, else None.
+
+    Raises :class:`~dify_bridge.adapters.slack_events.MalformedPayload` for
+    fields of impossible types, and for a click on one of the bridge's
+    buttons whose value the bridge never gave it (a feedback value other
+    than like/dislike, an empty suggested question).
+    """
+    actions = body.get("actions")
     if not actions:
         return None
-    action = actions[0]
-    kind_id = str(action.get("action_id") or "").split(":", 1)[0]
+    if not isinstance(actions, list):
+        raise MalformedPayload(f"actions is a {type(actions).__name__}, not a list")
+    action = obj(actions[0], "actions[0]")
+    kind_id = text_field(action.get("action_id"), "action_id").split(":", 1)[0]
     try:
         kind = ActionKind(kind_id)
     except ValueError:
         return None
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
-    message_ts = str(message.get("ts") or container.get("message_ts") or "")
-    user = body.get("user") or {}
-    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    if not channel or not message_ts or not user.get("id"):
+    value = text_field(action.get("value"), "action value")
+    if kind is ActionKind.FEEDBACK and value not in ("like", "dislike"):
+        raise MalformedPayload(f"feedback button with value {value[:40]!r}")
+    if kind is ActionKind.SUGGESTED and not value.strip():
+        raise MalformedPayload("suggested-question button without a question")
+    container = obj(body.get("container"), "container")
+    message = obj(body.get("message"), "message")
+    user = obj(body.get("user"), "user")
+    channel = text_field(obj(body.get("channel"), "channel").get("id"), "channel.id")
+    channel = channel or text_field(container.get("channel_id"), "container.channel_id")
+    message_ts = text_field(message.get("ts"), "message.ts")
+    message_ts = message_ts or text_field(container.get("message_ts"), "container.message_ts")
+    team = text_field(obj(body.get("team"), "team").get("id"), "team.id")
+    team = team or text_field(user.get("team_id"), "user.team_id")
+    user_id = text_field(user.get("id"), "user.id")
+    if not channel or not message_ts or not user_id:
         return None
-    thread_ts = message.get("thread_ts") or container.get("thread_ts")
+    thread_ts = text_field(message.get("thread_ts"), "message.thread_ts")
+    thread_ts = thread_ts or text_field(container.get("thread_ts"), "container.thread_ts")
     return ButtonClick(
         kind=kind,
         team_id=team,
         channel=channel,
-        user=str(user["id"]),
+        user=user_id,
         message_ts=message_ts,
-        thread_ts=str(thread_ts) if thread_ts and thread_ts != message_ts else None,
-        value=str(action.get("value") or ""),
-        action_ts=str(action.get("action_ts") or ""),
+        thread_ts=thread_ts if thread_ts and thread_ts != message_ts else None,
+        value=value,
+        action_ts=text_field(action.get("action_ts"), "action_ts"),
     )
 
 

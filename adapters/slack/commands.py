@@ -17,6 +17,7 @@ from dify_bridge.core.bridge import Bridge
 from dify_bridge.dify.apps import DEFAULT_APP, DifyApp
 from dify_bridge.errors import DifyError
 
+from .events import text_field
 from .format import escape_mrkdwn
 
 __all__ = ["COMMAND", "SlackCommands", "SlashCommand"]
@@ -60,12 +61,13 @@ class SlashCommand:
 
     @classmethod
     def parse(cls, command: Mapping[str, Any]) -> SlashCommand:
-        channel = str(command.get("channel_id") or "")
+        """Raises :class:`.slack_events.MalformedPayload` for fields that are not text."""
+        channel = text_field(command.get("channel_id"), "channel_id")
         return cls(
-            team_id=str(command.get("team_id") or ""),
+            team_id=text_field(command.get("team_id"), "team_id"),
             channel=channel,
-            user=str(command.get("user_id") or ""),
-            text=" ".join(str(command.get("text") or "").split()),
+            user=text_field(command.get("user_id"), "user_id"),
+            text=" ".join(text_field(command.get("text"), "text").split()),
             is_dm=channel.startswith("D") or command.get("channel_name") == "directmessage",
         )
 

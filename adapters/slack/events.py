@@ -9,6 +9,11 @@ Pure functions of the event body and the bot's identity; no I/O. Keys:
 - dedupe: ``slack-msg:{team}:{channel}:{ts}`` is shared by the
   ``app_mention`` and the ``message`` event of one message, and
   ``slack-event:{event_id}`` covers Slack's retries of one delivery.
+
+A field of a type Slack never sends (an object where a string belongs, a
+file size that is not a number) raises :class:`MalformedPayload`, which the
+listeners log in one line and ignore; a value that is merely not for the
+bot gives None.
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ from dify_bridge.core.types import Attachment, Rating, Reaction
 __all__ = [
     "STOP_REACTION",
     "BotIdentity",
+    "MalformedPayload",
     "ReactionEvent",
     "StopRequest",
     "UserMessage",
     "message_key",
+    "obj",
     "parse_message",
     "parse_reaction",
     "parse_stop",
     "rating_of",
+    "text_field",
 ]
 
 ANSWERED_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
@@ -45,6 +53,30 @@ _RATINGS = {
     "-1": Rating.DISLIKE,
     "thumbsdown": Rating.DISLIKE,
 }
+
+
+class MalformedPayload(ValueError):
+    """A Slack payload with a field of a type or value Slack never sends."""
+
+
+def obj(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` as an object; ``{}`` when absent; :class:`MalformedPayload` otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedPayload(f"{what} is a {type(value).__name__}, not an object")
+    return value
+
+
+def text_field(value: object, what: str) -> str:
+    """A string (or number) field as text; ``""`` when absent; else :class:`MalformedPayload`."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise MalformedPayload(f"{what} is a {type(value).__name__}, not text")
 
 
 @dataclass(frozen=True)
@@ -125,42 +157,45 @@ def rating_of(name: str) -> Rating | None:
 
 
 def parse_message(body: Mapping[str, Any], bot: BotIdentity) -> UserMessage | None:
-    """The user message in a ``message``/``app_mention`` body; None if the bot must skip it."""
-    event = body.get("event") or {}
+    """The user message in a ``message``/``app_mention`` body; None if the bot must skip it.
+
+    Raises :class:`MalformedPayload` for fields of impossible types.
+    """
+    event = obj(body.get("event"), "event")
     subtype = event.get("subtype")
-    if subtype is not None and subtype not in ANSWERED_SUBTYPES:
+    if subtype is not None and text_field(subtype, "event.subtype") not in ANSWERED_SUBTYPES:
         return None
-    user = str(event.get("user") or "")
+    user = text_field(event.get("user"), "event.user")
     if not user or event.get("bot_id") or user == bot.user_id or event.get("hidden"):
         return None
-    channel = str(event.get("channel") or "")
-    ts = str(event.get("ts") or "")
+    channel = text_field(event.get("channel"), "event.channel")
+    ts = text_field(event.get("ts"), "event.ts")
     if not channel or not ts:
         return None
-    thread_ts = event.get("thread_ts")
+    thread_ts = text_field(event.get("thread_ts"), "event.thread_ts") or None
     if thread_ts == ts:  # the parent of a thread is a top-level message
         thread_ts = None
-    channel_type = event.get("channel_type")
+    channel_type = text_field(event.get("channel_type"), "event.channel_type")
     is_dm = channel_type == "im" if channel_type else channel.startswith("D")
-    text, mentioned = _strip_mention(str(event.get("text") or ""), bot.user_id)
+    text, mentioned = _strip_mention(text_field(event.get("text"), "event.text"), bot.user_id)
     return UserMessage(
         team_id=_team(body, bot),
         channel=channel,
         user=user,
         text=text,
         ts=ts,
-        thread_ts=str(thread_ts) if thread_ts else None,
+        thread_ts=thread_ts,
         is_dm=is_dm,
         mentions_bot=mentioned or event.get("type") == "app_mention",
-        event_id=str(body.get("event_id") or ""),
+        event_id=text_field(body.get("event_id"), "event_id"),
         attachments=_attachments(event.get("files")),
     )
 
 
 def parse_reaction(body: Mapping[str, Any], bot: BotIdentity) -> ReactionEvent | None:
     """A rating added to or removed from one of the bot's messages, else None."""
-    event = body.get("event") or {}
-    rating = rating_of(str(event.get("reaction") or ""))
+    event = obj(body.get("event"), "event")
+    rating = rating_of(text_field(event.get("reaction"), "event.reaction"))
     reacted = _reacted_message(event, bot)
     if rating is None or reacted is None:
         return None
@@ -172,10 +207,11 @@ def parse_reaction(body: Mapping[str, Any], bot: BotIdentity) -> ReactionEvent |
 
 def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
     """A 🛑 added to one of the bot's messages (skin tones ignored), else None."""
-    event = body.get("event") or {}
+    event = obj(body.get("event"), "event")
     if event.get("type") != "reaction_added":
         return None
-    if str(event.get("reaction") or "").split("::", 1)[0] != STOP_REACTION:
+    reaction = text_field(event.get("reaction"), "event.reaction")
+    if reaction.split("::", 1)[0] != STOP_REACTION:
         return None
     reacted = _reacted_message(event, bot)
     if reacted is None:
@@ -186,22 +222,24 @@ def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
 
 def _reacted_message(event: Mapping[str, Any], bot: BotIdentity) -> tuple[str, str, str] | None:
     """(channel, ts, reacting user) of a reaction by someone else on a bot message."""
-    item = event.get("item") or {}
-    user = str(event.get("user") or "")
+    item = obj(event.get("item"), "event.item")
+    user = text_field(event.get("user"), "event.user")
     if item.get("type") != "message" or not user or user == bot.user_id:
         return None
-    item_user = event.get("item_user")
+    item_user = text_field(event.get("item_user"), "event.item_user")
     if item_user and item_user != bot.user_id:
         return None
-    channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+    channel = text_field(item.get("channel"), "event.item.channel")
+    ts = text_field(item.get("ts"), "event.item.ts")
     if not channel or not ts:
         return None
     return channel, ts, user
 
 
 def _team(body: Mapping[str, Any], bot: BotIdentity) -> str:
-    event = body.get("event") or {}
-    return str(body.get("team_id") or event.get("team") or bot.team_id)
+    event = obj(body.get("event"), "event")
+    team = text_field(body.get("team_id"), "team_id") or text_field(event.get("team"), "event.team")
+    return team or bot.team_id
 
 
 def _strip_mention(text: str, bot_user_id: str) -> tuple[str, bool]:
@@ -216,25 +254,42 @@ def _decode_entities(text: str) -> str:
 
 
 def _attachments(files: Any) -> tuple[Attachment, ...]:
-    if not isinstance(files, list):
+    if files is None:
         return ()
+    if not isinstance(files, list):
+        raise MalformedPayload(f"event.files is a {type(files).__name__}, not a list")
     found = []
     for file in files:
-        if not isinstance(file, Mapping) or file.get("mode") == "tombstone":
+        if not isinstance(file, Mapping):
+            raise MalformedPayload(f"a file is a {type(file).__name__}, not an object")
+        if file.get("mode") == "tombstone":
             continue
-        name = str(file.get("name") or file.get("title") or "file")
-        mime_type = str(file.get("mimetype") or "application/octet-stream")
+        name = text_field(file.get("name"), "file.name") or text_field(
+            file.get("title"), "file.title"
+        )
+        mime_type = text_field(file.get("mimetype"), "file.mimetype")
+        mime_type = mime_type or "application/octet-stream"
         if file.get("subtype") == "slack_audio":
-            name, mime_type = _audio_clip(name, mime_type, str(file.get("filetype") or ""))
+            filetype = text_field(file.get("filetype"), "file.filetype")
+            name, mime_type = _audio_clip(name or "file", mime_type, filetype)
+        url = text_field(file.get("url_private_download"), "file.url_private_download")
         found.append(
             Attachment(
-                name=name,
+                name=name or "file",
                 mime_type=mime_type,
-                size=int(file.get("size") or 0),
-                url=str(file.get("url_private_download") or file.get("url_private") or ""),
+                size=_size(file.get("size")),
+                url=url or text_field(file.get("url_private"), "file.url_private"),
             )
         )
     return tuple(found)
+
+
+def _size(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise MalformedPayload(f"file.size {repr(value)[:40]} is not a byte count")
 
 
 def _audio_clip(name: str, mime_type: str, filetype: str) -> tuple[str, str]:

@@ -16,7 +16,9 @@
   before anything reaches the bridge; DM channels count as channels.
 
 Every listener runs after bolt has acknowledged the request, so Slack gets
-its 200 before the answer streams. Event types nobody listens to are acked
+its 200 before the answer streams. A payload with fields of impossible
+types (:class:`~dify_bridge.adapters.slack_events.MalformedPayload`) is
+logged in one line and ignored. Event types nobody listens to are acked
 by catch-alls, or bolt would answer 404 and Slack would retry.
 """
 
@@ -43,6 +45,7 @@ from .commands import COMMAND, NOT_HERE, SlackCommands, SlashCommand
 from .directory import SlackDirectory
 from .events import (
     BotIdentity,
+    MalformedPayload,
     UserMessage,
     message_key,
     parse_message,
@@ -51,6 +54,7 @@ from .events import (
 )
 from .files import SlackFiles
 from .format import escape_mrkdwn
+from .http import kind_of
 from .sink import SlackSink
 
 __all__ = ["SlackListeners"]
@@ -121,12 +125,12 @@ class SlackListeners:
     # ------------------------------------------------------------------ events
 
     async def on_mention(self, body: dict[str, Any]) -> None:
-        message = parse_message(body, await self._identity())
+        message = await self._parse_message(body)
         if message is not None and self._allowed(message.channel, message.user):
             await self._answer(message)
 
     async def on_message(self, body: dict[str, Any]) -> None:
-        message = parse_message(body, await self._identity())
+        message = await self._parse_message(body)
         if message is None or not self._allowed(message.channel, message.user):
             return
         # in channels a mention of a new thread arrives as app_mention; here only known threads
@@ -136,19 +140,31 @@ class SlackListeners:
             return
         await self._answer(message)
 
+    async def _parse_message(self, body: dict[str, Any]) -> UserMessage | None:
+        bot = await self._identity()
+        try:
+            return parse_message(body, bot)
+        except MalformedPayload as exc:
+            _ignored(body, exc)
+            return None
+
     async def _follows(self, thread_key: str) -> bool:
         return thread_key in self._engaged or await self._bridge.is_tracked(thread_key)
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
         bot = await self._identity()
-        stop = parse_stop(body, bot)
+        try:
+            stop = parse_stop(body, bot)
+            found = parse_reaction(body, bot) if stop is None else None
+        except MalformedPayload as exc:
+            _ignored(body, exc)
+            return
         if stop is not None:
             if self._allowed(stop.channel, stop.user) and not await self._directory.is_bot(
                 stop.user
             ):
                 await self._bridge.stop_answer(message_key=stop.message_key)
             return
-        found = parse_reaction(body, bot)
         if found is None or not self._allowed(found.channel, found.reaction.user_id):
             return
         if await self._directory.is_bot(found.reaction.user_id):
@@ -159,7 +175,12 @@ class SlackListeners:
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         """``/dify``: the reply goes back in the ack (ephemeral), within Slack's 3 s."""
-        parsed = SlashCommand.parse(command)
+        try:
+            parsed = SlashCommand.parse(command)
+        except MalformedPayload as exc:
+            _ignored(command, exc)
+            await ack()
+            return
         if not parsed.team_id:
             parsed = dataclasses.replace(parsed, team_id=(await self._identity()).team_id)
         if not self._allowed(parsed.channel, parsed.user):
@@ -176,7 +197,11 @@ class SlackListeners:
 
     async def on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        click = parse_click(body)
+        try:
+            click = parse_click(body)
+        except MalformedPayload as exc:
+            _ignored(body, exc)
+            return
         if click is None or not self._allowed(click.channel, click.user):
             return
         team_id = click.team_id or (await self._identity()).team_id
@@ -291,3 +316,7 @@ class SlackListeners:
             await self._bridge.handle_message(incoming, sink)
         except Exception:
             log.exception("message %s in %s not handled", message.ts, message.channel)
+
+
+def _ignored(body: object, problem: MalformedPayload) -> None:
+    log.info("ignoring a Slack %s: %s", kind_of(body), problem)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from tests.discord.conftest import Server
 from tests.fakes.discord import EPHEMERAL_FLAG, FakeDiscord
@@ -200,3 +203,28 @@ async def test_status_shows_the_conversation_and_the_app(server: Server) -> None
     assert mapped is not None and conversation.id in mapped["content"]
     assert "Demo Assistant" in mapped["content"], "the app's name from Dify"
     assert mapped["flags"] & EPHEMERAL_FLAG, "only the asker sees it"
+
+
+async def test_forged_button_ids_are_acknowledged_ignored_and_logged_once(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server.dify.script("Rate me.")
+    server.dify.script("Still here.")
+    async with server.bot():
+        thread_id = int((await server.ask("question"))["id"])
+        await server.wait_for_answer(thread_id, "Rate me.")
+        [answer] = server.discord.channel_messages(thread_id)
+        for custom_id in ("dify_feedback:bogus", "dify_suggested:  ", "not_ours", "é" * 100):
+            caplog.clear()
+            interaction = await server.discord.click_forged(answer, server.alice, custom_id)
+            await server.discord.wait_until(
+                lambda i=interaction: server.discord.callback_for(i) is not None,
+                what="the forged click acknowledged",
+            )
+            lines = [r for r in caplog.records if r.name.startswith("dify_bridge.adapters")]
+            assert [r.levelno for r in lines] == [logging.INFO], [r.getMessage() for r in lines]
+            assert not any(r.exc_info for r in caplog.records)
+        assert _feedbacks(server) == []
+        await server.discord.send_message(thread_id, server.alice, "and now?")
+        await server.wait_for_answer(thread_id, "Still here.", count=2)

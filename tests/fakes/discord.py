@@ -410,6 +410,12 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._interact(3, int(current["channel_id"]), user, data, message=current)
 
+    async def click_forged(self, message: Json, user: FakeUser, custom_id: str) -> int:
+        """A component interaction on ``message`` with any ``custom_id`` (a forged click)."""
+        current = self.messages[int(message["id"])]
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(3, int(current["channel_id"]), user, data, message=current)
+
     async def run_command(self, channel_id: int, user: FakeUser, name: str) -> int:
         """``user`` runs the slash command ``/name`` in a channel; returns the interaction id."""
         registered = [c["name"] for c in self.commands or []]

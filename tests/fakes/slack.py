@@ -521,6 +521,22 @@ class FakeSlack:
         await self._sockets[-1].send_str(json.dumps(envelope))
         return await asyncio.wait_for(ack, within)
 
+    async def push_raw(
+        self, text: str, *, envelope_id: str | None = None, within: float = 5.0
+    ) -> dict[str, Any] | None:
+        """Send ``text`` as one websocket frame, exactly as given (a broken envelope).
+
+        With ``envelope_id`` wait for the client's ack of that id and return it;
+        without, return None as soon as the frame is sent.
+        """
+        await asyncio.wait_for(self.socket_connected.wait(), within)
+        ack: asyncio.Future[dict[str, Any]] | None = None
+        if envelope_id is not None:
+            ack = asyncio.get_running_loop().create_future()
+            self._acks[envelope_id] = ack
+        await self._sockets[-1].send_str(text)
+        return None if ack is None else await asyncio.wait_for(ack, within)
+
     async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
