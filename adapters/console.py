@@ -226,7 +226,7 @@ class ConsoleAdapter:
 
     async def _forget(self) -> None:
         record = await self._bridge.store.get_thread(self.thread_key)
-        if record is None:
+        if record is None or not record.conversation_id:
             self._print("(this thread has no conversation yet)")
             return
         app = self._bridge.apps.get(record.app)

@@ -17,6 +17,7 @@ import pytest
 from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
 from dify_bridge.store import Store, open_store
+from dify_bridge.store.schema import SCHEMA_VERSION
 
 from .pg import PostgresCluster
 
@@ -159,7 +160,8 @@ async def test_postgres_schema_is_versioned_and_replicas_may_start_together(
     for store in stores:
         await store.close()
     database = postgres_url.split("/")[3].split("?")[0]
-    assert postgres_cluster.psql("SELECT version FROM schema_version", database) == "1"
+    version = postgres_cluster.psql("SELECT version FROM schema_version", database)
+    assert version == str(SCHEMA_VERSION)
     async with opened(postgres_url):
         pass
 

@@ -20,7 +20,7 @@ from dify_bridge.core.turn import (
     BridgeOptions,
     Turn,
 )
-from dify_bridge.core.types import Incoming, Reaction, ReplySink
+from dify_bridge.core.types import Incoming, Reaction, ReplySink, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.ops.metrics import Metrics
@@ -71,7 +71,10 @@ class Bridge:
                     return
                 keys = incoming.event_keys
                 try:
-                    first_time = not keys or await self.store.claim_events(keys)
+                    # a thread is followed from its first answered message on
+                    app = self.apps.for_scopes(incoming.route_scopes).name
+                    thread = ThreadRecord(incoming.thread_key, "", incoming.thread_key, app)
+                    first_time = not keys or await self.store.claim_events(keys, thread=thread)
                 except StoreError as exc:
                     log.error("message in %s not answered: %s", incoming.thread_key, exc)
                     await _post_notice(sink, UNEXPECTED_NOTICE)

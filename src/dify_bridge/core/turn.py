@@ -233,10 +233,11 @@ class Turn:
             self.dify_user = record.dify_user
         else:
             self.app = self.apps.for_scopes(self.incoming.route_scopes)
-            if self.options.opening_statement:
-                opening = (await self.app.parameters()).get("opening_statement")
-                if isinstance(opening, str) and opening.strip():
-                    await self._post_notice(opening.strip())
+        # no record, or followed with no conversation yet: this turn starts one
+        if self.options.opening_statement and not (record and record.conversation_id):
+            opening = (await self.app.parameters()).get("opening_statement")
+            if isinstance(opening, str) and opening.strip():
+                await self._post_notice(opening.strip())
         recordings = [a for a in self.incoming.attachments if is_audio(a)]
         if recordings:
             # transcribed inside the thread's turn, so it keeps its place in the thread
@@ -260,7 +261,7 @@ class Turn:
         incoming = self.incoming
         if incoming.shared and incoming.user_name and self.options.names_speaker(incoming):
             query = f"{incoming.user_name}: {query}"
-        conversation_id = record.conversation_id if record else None
+        conversation_id = (record.conversation_id or None) if record else None
         try:
             await self._stream(query, conversation_id, files)
         except ConversationNotFound:

@@ -14,7 +14,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import ConfigError, StoreError
-from dify_bridge.store import Store, open_store
+from dify_bridge.store import open_store
+from dify_bridge.store.base import Store
 
 __all__ = ["CopyReport", "copy_store"]
 

@@ -1,57 +1,25 @@
 """The shared PostgreSQL store (asyncpg): several bridge replicas on one database.
 
-Same tables and schema versions as the SQLite store. What changes with
-several processes: claiming an event is one ``INSERT ... ON CONFLICT``, so of
-two replicas given the same event exactly one wins; and a thread's turn holds a
-session-level advisory lock on its own pooled connection, so turns in one
-thread are serialised across replicas. A replica that dies frees its locks
-because PostgreSQL ends its sessions.
+Same schema (:mod:`.schema`) and versions as the SQLite store. What changes
+with several processes: claiming an event is one ``INSERT ... ON CONFLICT``,
+so of two replicas given the same event exactly one wins; and a thread's turn
+holds an advisory lock (:mod:`.pg_locks`) that spans the replicas.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
 from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
-from dify_bridge.store import EVENT_TTL_SECONDS, redact_url
+from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
+from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.schema import channel_of
 
-__all__ = ["PostgresStore", "thread_lock_id"]
-
-log = logging.getLogger(__name__)
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: threads, answers, processed events (timestamps: seconds since the epoch)
-    """
-    CREATE TABLE threads (
-        thread_key      TEXT PRIMARY KEY,
-        conversation_id TEXT NOT NULL,
-        dify_user       TEXT NOT NULL,
-        app             TEXT NOT NULL DEFAULT 'default',
-        created_at      DOUBLE PRECISION NOT NULL,
-        updated_at      DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE messages (
-        message_key     TEXT PRIMARY KEY,
-        dify_message_id TEXT NOT NULL,
-        dify_user       TEXT NOT NULL,
-        thread_key      TEXT NOT NULL,
-        app             TEXT NOT NULL DEFAULT 'default',
-        created_at      DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE events (
-        event_key  TEXT PRIMARY KEY,
-        expires_at DOUBLE PRECISION NOT NULL
-    );
-    CREATE INDEX events_expiry ON events (expires_at);
-    """,
-)
+__all__ = ["LOCK_POOL_SIZE", "POOL_SIZE", "PostgresStore"]
 
 POOL_SIZE = 5
 """Connections for reads and writes (each call holds one for a single statement)."""
@@ -60,15 +28,34 @@ LOCK_POOL_SIZE = 20
 More turns wait for a free one; none is dropped."""
 
 _NOW = "extract(epoch FROM clock_timestamp())"
-_MIGRATION_LOCK = 0x64696679_62726467  # "difybrdg": one replica migrates at a time
 _PURGE_EVERY = 500
-_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a connection killed mid-operation
-    OSError,
-    TimeoutError,
+_THREAD_FIELDS = "thread_key, conversation_id, dify_user, app"
+_THREAD_INSERT = (
+    "INSERT INTO threads"
+    " (thread_key, conversation_id, dify_user, app, channel, created_at, updated_at)"
 )
+# $1 keys, $2 ttl; $3..$7 the thread to follow if the claim wins (NULL: none).
+# Data-modifying CTEs all run, in one snapshot: the thread is followed only with
+# the claim, and the caller rolls back a lost claim's partly taken keys.
+_CLAIM = f"""
+    WITH claimed AS (
+        INSERT INTO events (event_key, expires_at)
+        SELECT unnest($1::text[]), {_NOW} + $2
+        ON CONFLICT (event_key) DO UPDATE
+            SET expires_at = excluded.expires_at
+            WHERE events.expires_at <= {_NOW}
+        RETURNING 1
+    ), outcome AS (
+        SELECT count(*) = cardinality($1::text[]) AS won FROM claimed
+    ), followed AS (
+        {_THREAD_INSERT}
+        SELECT $3::text, $4::text, $5::text, $6::text, $7::text, {_NOW}, {_NOW}
+            FROM outcome WHERE outcome.won AND $3::text IS NOT NULL
+        ON CONFLICT (thread_key) DO UPDATE
+            SET channel = excluded.channel, updated_at = excluded.updated_at
+    )
+    SELECT won FROM outcome
+"""
 
 
 class PostgresStore:
@@ -94,51 +81,49 @@ class PostgresStore:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=10)
             locks = await asyncpg.create_pool(url, min_size=0, max_size=lock_pool_size, timeout=10)
             async with pool.acquire() as conn:
-                await _migrate(conn)
-        except (*_ERRORS, ValueError) as exc:
+                await migrate(conn)
+        except (*ERRORS, ValueError) as exc:
             for opened in (pool, locks):
                 if opened is not None:
                     opened.terminate()
-            raise StoreError(f"cannot use the database {where}: {_one_line(exc)}") from None
+            raise StoreError(f"cannot use the database {where}: {one_line(exc)}") from None
         return cls(pool, locks, where)
 
     async def get_thread(self, thread_key: str) -> ThreadRecord | None:
-        with self._translated("read a thread"):
-            row = await self._pool.fetchrow(
-                "SELECT conversation_id, dify_user, app FROM threads WHERE thread_key = $1",
-                thread_key,
-            )
-        if row is None:
-            return None
-        return ThreadRecord(thread_key, str(row[0]), str(row[1]), str(row[2]))
+        return await self._thread(
+            f"SELECT {_THREAD_FIELDS} FROM threads WHERE thread_key = $1", thread_key
+        )
+
+    async def latest_thread(self, channel: str) -> ThreadRecord | None:
+        return await self._thread(
+            f"SELECT {_THREAD_FIELDS} FROM threads WHERE channel = $1"
+            " ORDER BY updated_at DESC LIMIT 1",
+            channel,
+        )
 
     async def save_thread(self, record: ThreadRecord) -> None:
-        with self._translated("save a thread"):
+        with translated("save a thread", self._where):
             await self._pool.execute(
                 f"""
-                INSERT INTO threads
-                    (thread_key, conversation_id, dify_user, app, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, {_NOW}, {_NOW})
+                {_THREAD_INSERT} VALUES ($1, $2, $3, $4, $5, {_NOW}, {_NOW})
                 ON CONFLICT (thread_key) DO UPDATE SET
                     conversation_id = excluded.conversation_id,
                     dify_user = excluded.dify_user,
                     app = excluded.app,
+                    channel = excluded.channel,
                     updated_at = excluded.updated_at
                 """,
-                record.thread_key,
-                record.conversation_id,
-                record.dify_user,
-                record.app,
+                *_thread_row(record),
             )
 
     async def forget_thread(self, thread_key: str) -> None:
-        with self._translated("forget a thread"):
+        with translated("forget a thread", self._where):
             await self._pool.execute("DELETE FROM threads WHERE thread_key = $1", thread_key)
 
     async def save_messages(self, records: Sequence[MessageRecord]) -> None:
         if not records:
             return
-        with self._translated("save messages"):
+        with translated("save messages", self._where):
             await self._pool.execute(
                 f"""
                 INSERT INTO messages
@@ -155,91 +140,58 @@ class PostgresStore:
             )
 
     async def get_message(self, message_key: str) -> MessageRecord | None:
-        with self._translated("read a message"):
+        with translated("read a message", self._where):
             row = await self._pool.fetchrow(
-                "SELECT dify_message_id, dify_user, thread_key, app FROM messages"
+                "SELECT message_key, dify_message_id, dify_user, thread_key, app FROM messages"
                 " WHERE message_key = $1",
                 message_key,
             )
-        if row is None:
-            return None
-        return MessageRecord(message_key, str(row[0]), str(row[1]), str(row[2]), str(row[3]))
+        return None if row is None else MessageRecord(*(str(value) for value in row))
 
-    async def claim_events(self, event_keys: Sequence[str], ttl: float = EVENT_TTL_SECONDS) -> bool:
+    async def claim_events(
+        self,
+        event_keys: Sequence[str],
+        ttl: float = EVENT_TTL_SECONDS,
+        *,
+        thread: ThreadRecord | None = None,
+    ) -> bool:
         keys = sorted(set(event_keys))  # one order everywhere: concurrent claims cannot deadlock
-        if not keys:
+        if not keys and thread is None:
             return True
+        follow = _thread_row(thread) if thread is not None else (None,) * 5
         self._claims += 1
-        with self._translated("record an event"):
+        with translated("record an event", self._where):
             async with self._pool.acquire() as conn:
-                # one statement: a key is new, or its row has expired and is taken over;
                 # a concurrent claim of the same key waits for this transaction to end
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    won = await conn.fetchval(
-                        f"""
-                        WITH claimed AS (
-                            INSERT INTO events (event_key, expires_at)
-                            SELECT unnest($1::text[]), {_NOW} + $2
-                            ON CONFLICT (event_key) DO UPDATE
-                                SET expires_at = excluded.expires_at
-                                WHERE events.expires_at <= {_NOW}
-                            RETURNING 1
-                        )
-                        SELECT count(*) FROM claimed
-                        """,
-                        keys,
-                        float(ttl),
-                    )
-                    if won != len(keys):
+                    if not await conn.fetchval(_CLAIM, keys, float(ttl), *follow):
                         await transaction.rollback()
                         return False
                     if self._claims % _PURGE_EVERY == 0:
                         await conn.execute(f"DELETE FROM events WHERE expires_at <= {_NOW}")
                 except BaseException:
-                    with contextlib.suppress(*_ERRORS):
+                    with contextlib.suppress(*ERRORS):
                         await transaction.rollback()
                     raise
                 await transaction.commit()
         return True
 
-    @contextlib.asynccontextmanager
-    async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
-        lock_id = thread_lock_id(thread_key)
-        with self._translated("lock a thread"):
-            conn = await self._locks.acquire()
-        try:
-            with self._translated("lock a thread"):
-                await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
-            try:
-                yield
-            finally:
-                try:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
-                except _ERRORS as exc:
-                    # the session is gone, and its locks with it; never reuse the connection
-                    log.warning("thread lock of %s lost: %s", thread_key, _one_line(exc))
-                    with contextlib.suppress(*_ERRORS):
-                        conn.terminate()
-        finally:
-            # a release resets the session (pg_advisory_unlock_all) before anyone reuses it
-            with contextlib.suppress(*_ERRORS):
-                await self._locks.release(conn)
+    def thread_lock(self, thread_key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return hold_thread_lock(self._locks, thread_key, self._where)
 
     async def close(self) -> None:
         for pool in (self._locks, self._pool):
             try:
                 await pool.close()
-            except _ERRORS:
+            except ERRORS:
                 pool.terminate()
 
     # -- copying between stores (``dify-bridge migrate``) --
 
     async def dump_threads(self) -> AsyncIterator[ThreadRecord]:
-        async for row in self._dump(
-            "SELECT thread_key, conversation_id, dify_user, app FROM threads"
-        ):
+        async for row in self._dump(f"SELECT {_THREAD_FIELDS} FROM threads"):
             yield ThreadRecord(*row)
 
     async def dump_messages(self) -> AsyncIterator[MessageRecord]:
@@ -251,24 +203,20 @@ class PostgresStore:
         self, threads: Sequence[ThreadRecord], messages: Sequence[MessageRecord]
     ) -> tuple[int, int]:
         """Add the records this store does not have yet; returns how many of each were new."""
-        with self._translated("copy records"):
+        with translated("copy records", self._where):
             async with self._pool.acquire() as conn, conn.transaction():
                 new_threads = await conn.fetchval(
                     f"""
                     WITH added AS (
-                        INSERT INTO threads
-                            (thread_key, conversation_id, dify_user, app, created_at, updated_at)
-                        SELECT *, {_NOW}, {_NOW}
-                            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                        {_THREAD_INSERT}
+                        SELECT *, {_NOW}, {_NOW} FROM unnest($1::text[], $2::text[],
+                                                             $3::text[], $4::text[], $5::text[])
                         ON CONFLICT (thread_key) DO NOTHING
                         RETURNING 1
                     )
                     SELECT count(*) FROM added
                     """,
-                    [t.thread_key for t in threads],
-                    [t.conversation_id for t in threads],
-                    [t.dify_user for t in threads],
-                    [t.app for t in threads],
+                    *_thread_columns(threads),
                 )
                 new_messages = await conn.fetchval(
                     f"""
@@ -286,26 +234,26 @@ class PostgresStore:
                 )
         return int(new_threads), int(new_messages)
 
+    async def _thread(self, query: str, value: str) -> ThreadRecord | None:
+        with translated("read a thread", self._where):
+            row = await self._pool.fetchrow(query, value)
+        return None if row is None else ThreadRecord(*(str(v) for v in row))
+
     async def _dump(self, query: str) -> AsyncIterator[tuple[str, ...]]:
-        with self._translated("read records"):
+        with translated("read records", self._where):
             async with self._pool.acquire() as conn, conn.transaction():
                 async for row in conn.cursor(query + " ORDER BY 1"):
                     yield tuple(str(value) for value in row)
 
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except _ERRORS as exc:
-            raise StoreError(f"cannot {action} in {self._where}: {_one_line(exc)}") from None
+
+def _thread_row(record: ThreadRecord) -> tuple[str, str, str, str, str]:
+    channel = channel_of(record.thread_key)
+    return (record.thread_key, record.conversation_id, record.dify_user, record.app, channel)
 
 
-def thread_lock_id(thread_key: str) -> int:
-    """The advisory lock key of a thread: a signed 64-bit hash of its key.
-
-    Two threads that share a hash only share a queue; they never mix."""
-    digest = hashlib.blake2b(thread_key.encode(), digest_size=8, person=b"dify-bridge").digest()
-    return int.from_bytes(digest, "big", signed=True)
+def _thread_columns(records: Sequence[ThreadRecord]) -> list[list[str]]:
+    rows = [_thread_row(r) for r in records]
+    return [[row[n] for row in rows] for n in range(5)]
 
 
 def _message_columns(records: Sequence[MessageRecord]) -> list[list[str]]:
@@ -316,20 +264,3 @@ def _message_columns(records: Sequence[MessageRecord]) -> list[list[str]]:
         [r.thread_key for r in records],
         [r.app for r in records],
     ]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
-
-
-async def _migrate(conn: Any) -> None:
-    """Bring the schema up to date; replicas starting together take turns."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        version = await conn.fetchval("SELECT version FROM schema_version") or 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await conn.execute(script)
-            await conn.execute("DELETE FROM schema_version")
-            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)

@@ -1,4 +1,4 @@
-"""The embedded SQLite store (aiosqlite, WAL mode, versioned schema)."""
+"""The embedded SQLite store (aiosqlite, WAL mode, the schema of :mod:`.schema`)."""
 
 from __future__ import annotations
 
@@ -14,36 +14,29 @@ import aiosqlite
 
 from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
-from dify_bridge.store import EVENT_TTL_SECONDS
+from dify_bridge.store.base import EVENT_TTL_SECONDS
+from dify_bridge.store.schema import channel_of
+from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: threads, answers, processed events
-    """
-    CREATE TABLE threads (
-        thread_key      TEXT PRIMARY KEY,
-        conversation_id TEXT NOT NULL,
-        dify_user       TEXT NOT NULL,
-        app             TEXT NOT NULL DEFAULT 'default',
-        created_at      REAL NOT NULL,
-        updated_at      REAL NOT NULL
-    );
-    CREATE TABLE messages (
-        message_key     TEXT PRIMARY KEY,
-        dify_message_id TEXT NOT NULL,
-        dify_user       TEXT NOT NULL,
-        thread_key      TEXT NOT NULL,
-        app             TEXT NOT NULL DEFAULT 'default',
-        created_at      REAL NOT NULL
-    );
-    CREATE TABLE events (
-        event_key  TEXT PRIMARY KEY,
-        expires_at REAL NOT NULL
-    );
-    CREATE INDEX events_expiry ON events (expires_at);
-    """,
-)
+__all__ = ["SqliteStore"]
 
 _PURGE_EVERY = 500
+_THREAD_INSERT = (
+    "INSERT INTO threads"
+    " (thread_key, conversation_id, dify_user, app, channel, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (thread_key)"
+)
+_SAVE_THREAD = (
+    f"{_THREAD_INSERT} DO UPDATE SET conversation_id = excluded.conversation_id,"
+    " dify_user = excluded.dify_user, app = excluded.app, channel = excluded.channel,"
+    " updated_at = excluded.updated_at"
+)
+# a claim follows a thread: never overwrites its conversation, user or app
+_FOLLOW_THREAD = (
+    f"{_THREAD_INSERT} DO UPDATE SET channel = excluded.channel, updated_at = excluded.updated_at"
+)
+_THREAD_FIELDS = "thread_key, conversation_id, dify_user, app"
+_MESSAGE_FIELDS = "message_key, dify_message_id, dify_user, thread_key, app"
 
 
 class SqliteStore:
@@ -76,10 +69,8 @@ class SqliteStore:
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
-            await _migrate(db)
-            # prove now, not at the first message, that we can write
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute("COMMIT")
+            # also proves now, not at the first message, that we can write
+            await run_in_db_thread(db, migrate)
         except sqlite3.Error as exc:
             await db.close()
             raise StoreError(f"cannot use the database {path}: {exc}") from None
@@ -87,28 +78,20 @@ class SqliteStore:
 
     async def get_thread(self, thread_key: str) -> ThreadRecord | None:
         row = await self._one(
-            "SELECT conversation_id, dify_user, app FROM threads WHERE thread_key = ?",
-            (thread_key,),
+            f"SELECT {_THREAD_FIELDS} FROM threads WHERE thread_key = ?", (thread_key,)
         )
-        if row is None:
-            return None
-        return ThreadRecord(thread_key, conversation_id=row[0], dify_user=row[1], app=row[2])
+        return None if row is None else ThreadRecord(*row)
+
+    async def latest_thread(self, channel: str) -> ThreadRecord | None:
+        row = await self._one(
+            f"SELECT {_THREAD_FIELDS} FROM threads WHERE channel = ?"
+            " ORDER BY updated_at DESC LIMIT 1",
+            (channel,),
+        )
+        return None if row is None else ThreadRecord(*row)
 
     async def save_thread(self, record: ThreadRecord) -> None:
-        now = time.time()
-        await self._statement(
-            """
-            INSERT INTO threads
-                (thread_key, conversation_id, dify_user, app, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (thread_key) DO UPDATE SET
-                conversation_id = excluded.conversation_id,
-                dify_user = excluded.dify_user,
-                app = excluded.app,
-                updated_at = excluded.updated_at
-            """,
-            (record.thread_key, record.conversation_id, record.dify_user, record.app, now, now),
-        )
+        await self._statement(_SAVE_THREAD, _thread_row(record, time.time()))
 
     async def forget_thread(self, thread_key: str) -> None:
         await self._statement("DELETE FROM threads WHERE thread_key = ?", (thread_key,))
@@ -121,33 +104,32 @@ class SqliteStore:
         parameters: list[object] = []
         for r in records:
             parameters += [r.message_key, r.dify_message_id, r.dify_user, r.thread_key, r.app, now]
-        await self._statement(
-            "INSERT OR REPLACE INTO messages"
-            " (message_key, dify_message_id, dify_user, thread_key, app, created_at)"
-            f" VALUES {values}",
-            parameters,
-        )
+        sql = f"INSERT OR REPLACE INTO messages ({_MESSAGE_FIELDS}, created_at) VALUES {values}"
+        await self._statement(sql, parameters)
 
     async def get_message(self, message_key: str) -> MessageRecord | None:
-        row = await self._one(
-            "SELECT dify_message_id, dify_user, thread_key, app FROM messages"
-            " WHERE message_key = ?",
-            (message_key,),
-        )
-        if row is None:
-            return None
-        return MessageRecord(message_key, row[0], row[1], row[2], row[3])
+        sql = f"SELECT {_MESSAGE_FIELDS} FROM messages WHERE message_key = ?"
+        row = await self._one(sql, (message_key,))
+        return None if row is None else MessageRecord(*row)
 
-    async def claim_events(self, event_keys: Sequence[str], ttl: float = EVENT_TTL_SECONDS) -> bool:
+    async def claim_events(
+        self,
+        event_keys: Sequence[str],
+        ttl: float = EVENT_TTL_SECONDS,
+        *,
+        thread: ThreadRecord | None = None,
+    ) -> bool:
+        now = time.time()
+        follow = None if thread is None else (_FOLLOW_THREAD, _thread_row(thread, now))
         if not event_keys:
+            if follow:
+                await self._statement(*follow, what="follow a thread")
             return True
         event_keys = list(dict.fromkeys(event_keys))
-        now = time.time()
         values = ",".join("(?, ?)" for _ in event_keys)
         marks = ",".join("?" * len(event_keys))
-        # One statement, so one trip to the database thread (turns start by the
-        # hundred) and atomic: all keys are recorded, or none if any is still known.
-        sql = (
+        # atomic: all keys are recorded, or none if any is still known
+        claim = (
             f"INSERT INTO events (event_key, expires_at) SELECT * FROM (VALUES {values})"
             f" WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_key IN ({marks})"
             " AND expires_at > ?)"
@@ -158,11 +140,20 @@ class SqliteStore:
         for key in event_keys:
             parameters += [key, now + ttl]
         parameters += [*event_keys, now]
-        claimed = await self._statement(sql, parameters, what="record an event")
+        if follow is None:  # one statement, so one trip to the database thread
+            won = bool(await self._statement(claim, parameters, what="record an event"))
+        else:  # one transaction, still one trip: the thread is followed iff the claim won
+            await self._wait_for_load()
+            try:
+                won = await run_in_db_thread(
+                    self._db, lambda conn: claim_and_follow(conn, claim, parameters, follow)
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record an event: {exc}") from None
         self._claims += 1
         if self._claims % _PURGE_EVERY == 0:
             await self._statement("DELETE FROM events WHERE expires_at <= ?", (now,))
-        return len(list(claimed)) > 0
+        return won
 
     @contextlib.asynccontextmanager
     async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
@@ -175,19 +166,12 @@ class SqliteStore:
     # -- copying between stores (``dify-bridge migrate``) --
 
     async def dump_threads(self) -> AsyncIterator[ThreadRecord]:
-        query = "SELECT thread_key, conversation_id, dify_user, app FROM threads ORDER BY 1"
-        async with self._db.execute(query) as cursor:
-            async for row in cursor:
-                yield ThreadRecord(*row)
+        async for row in self._dump(f"SELECT {_THREAD_FIELDS} FROM threads ORDER BY 1"):
+            yield ThreadRecord(*row)
 
     async def dump_messages(self) -> AsyncIterator[MessageRecord]:
-        query = (
-            "SELECT message_key, dify_message_id, dify_user, thread_key, app FROM messages"
-            " ORDER BY 1"
-        )
-        async with self._db.execute(query) as cursor:
-            async for row in cursor:
-                yield MessageRecord(*row)
+        async for row in self._dump(f"SELECT {_MESSAGE_FIELDS} FROM messages ORDER BY 1"):
+            yield MessageRecord(*row)
 
     async def load(
         self, threads: Sequence[ThreadRecord], messages: Sequence[MessageRecord]
@@ -199,18 +183,11 @@ class SqliteStore:
                 await self._db.execute("BEGIN IMMEDIATE")
                 before = self._db.total_changes
                 await self._db.executemany(
-                    "INSERT OR IGNORE INTO threads"
-                    " (thread_key, conversation_id, dify_user, app, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (t.thread_key, t.conversation_id, t.dify_user, t.app, now, now)
-                        for t in threads
-                    ],
+                    f"{_THREAD_INSERT} DO NOTHING", [_thread_row(t, now) for t in threads]
                 )
                 middle = self._db.total_changes
                 await self._db.executemany(
-                    "INSERT OR IGNORE INTO messages"
-                    " (message_key, dify_message_id, dify_user, thread_key, app, created_at)"
+                    f"INSERT OR IGNORE INTO messages ({_MESSAGE_FIELDS}, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [
                         (m.message_key, m.dify_message_id, m.dify_user, m.thread_key, m.app, now)
@@ -220,9 +197,15 @@ class SqliteStore:
                 after = self._db.total_changes
                 await self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                await self._rollback()
+                with contextlib.suppress(sqlite3.Error):
+                    await self._db.execute("ROLLBACK")
                 raise StoreError(f"cannot write to the database: {exc}") from None
         return middle - before, after - middle
+
+    async def _dump(self, query: str) -> AsyncIterator[tuple[str, ...]]:
+        async with self._db.execute(query) as cursor:
+            async for row in cursor:
+                yield tuple(row)
 
     async def _one(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Row | None:
         """The first row of a query, in one trip to the database thread."""
@@ -238,17 +221,29 @@ class SqliteStore:
         them in order); they only wait while :meth:`load` holds a transaction
         open, so that none lands inside it.
         """
-        if self._write_lock.locked():
-            async with self._write_lock:
-                pass
+        await self._wait_for_load()
         try:
             return list(await self._db.execute_fetchall(sql, parameters))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot {what}: {exc}") from None
 
-    async def _rollback(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            await self._db.execute("ROLLBACK")
+    async def _wait_for_load(self) -> None:
+        if self._write_lock.locked():
+            async with self._write_lock:
+                pass
+
+
+def _thread_row(record: ThreadRecord, now: float) -> tuple[object, ...]:
+    channel = channel_of(record.thread_key)
+    return (
+        record.thread_key,
+        record.conversation_id,
+        record.dify_user,
+        record.app,
+        channel,
+        now,
+        now,
+    )
 
 
 def _create_private(path: Path) -> None:
@@ -262,22 +257,3 @@ def _create_private(path: Path) -> None:
     except OSError as exc:
         raise StoreError(f"cannot open the database {path}: {exc.strerror}") from None
     os.close(fd)
-
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    async with db.execute("SELECT version FROM schema_version") as cursor:
-        row = await cursor.fetchone()
-    version = row[0] if row else 0
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    await db.execute(statement)
-            await db.execute("DELETE FROM schema_version")
-            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-            await db.execute("COMMIT")
-        except sqlite3.Error:
-            await db.execute("ROLLBACK")
-            raise

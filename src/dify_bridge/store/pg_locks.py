@@ -1,0 +1,117 @@
+"""PostgreSQL advisory locks (thread turns, migrations) and errors, for :mod:`.postgres`.
+
+A thread's turn holds a session-level advisory lock on its own pooled
+connection, so turns in one thread are serialised across replicas; a replica
+that dies frees its locks because PostgreSQL ends its sessions. Migrations
+take a transaction-level lock, so replicas starting together take turns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+
+from dify_bridge.errors import StoreError
+from dify_bridge.store.schema import MIGRATIONS, migration_ddl
+
+__all__ = [
+    "ERRORS",
+    "MIGRATION_LOCK",
+    "hold_thread_lock",
+    "migrate",
+    "one_line",
+    "thread_lock_id",
+    "translated",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x64696679_62726467  # "difybrdg": one replica migrates at a time
+"""The ``pg_advisory_xact_lock`` key held while the schema is brought up to date."""
+
+ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection killed mid-operation
+    OSError,
+    TimeoutError,
+)
+"""What asyncpg raises when the database or the connection fails."""
+
+
+def thread_lock_id(thread_key: str) -> int:
+    """The advisory lock key of a thread: a signed 64-bit hash of its key.
+
+    Two threads that share a hash only share a queue; they never mix."""
+    digest = hashlib.blake2b(thread_key.encode(), digest_size=8, person=b"dify-bridge").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line of text, for a :class:`StoreError` or a log line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def translated(action: str, where: str) -> Iterator[None]:
+    """Turn a database failure into a one-line :class:`StoreError`."""
+    try:
+        yield
+    except ERRORS as exc:
+        raise StoreError(f"cannot {action} in {where}: {one_line(exc)}") from None
+
+
+@contextlib.asynccontextmanager
+async def hold_thread_lock(pool: asyncpg.Pool, thread_key: str, where: str) -> AsyncIterator[None]:
+    """Hold the thread's advisory lock on a connection of ``pool`` (waits for it)."""
+    lock_id = thread_lock_id(thread_key)
+    with translated("lock a thread", where):
+        conn = await pool.acquire()
+    try:
+        with translated("lock a thread", where):
+            await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+            except ERRORS as exc:
+                # the session is gone, and its locks with it; never reuse the connection
+                log.warning("thread lock of %s lost: %s", thread_key, one_line(exc))
+                with contextlib.suppress(*ERRORS):
+                    conn.terminate()
+    finally:
+        # a release resets the session (pg_advisory_unlock_all) before anyone reuses it
+        with contextlib.suppress(*ERRORS):
+            await pool.release(conn)
+
+
+async def migrate(conn: Any) -> None:
+    """Bring the schema up to date; replicas starting together take turns."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = await conn.fetchval("SELECT version FROM schema_version") or 0
+        for migration in MIGRATIONS[version:]:
+            for statement in migration_ddl(migration.version, "postgres"):
+                await conn.execute(statement)
+            for fill in migration.backfills:
+                rows = await conn.fetch(
+                    f"SELECT {fill.key}, {fill.source} FROM {fill.table} WHERE {fill.column} = ''"
+                )
+                await conn.execute(
+                    f"UPDATE {fill.table} SET {fill.column} = filled.value"
+                    " FROM unnest($1::text[], $2::text[]) AS filled (key, value)"
+                    f" WHERE {fill.table}.{fill.key} = filled.key",
+                    [row[0] for row in rows],
+                    [fill.compute(row[1]) for row in rows],
+                )
+            await conn.execute("DELETE FROM schema_version")
+            await conn.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)", migration.version
+            )

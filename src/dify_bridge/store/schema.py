@@ -1,0 +1,175 @@
+"""The one schema of both stores: tables, columns and indexes written once.
+
+Every column and index carries the version that added it, and
+:data:`MIGRATIONS` lists the versions in order; a backend renders version
+*n* with :func:`migration_ddl` (``CREATE TABLE`` for a new table, ``ALTER
+TABLE ... ADD COLUMN`` for a new column, ``CREATE INDEX``) and then runs the
+version's :class:`Backfill` steps. A fresh database runs every version, an
+old one the versions it lacks: one path for both.
+
+Migrations only expand (nothing is dropped, renamed or retyped; a new column
+has a default), so a replica of the previous release keeps working beside a
+newer one on the same database. The format cannot express anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from dify_bridge.core.keys import ThreadKey
+
+__all__ = [
+    "COLUMN_TYPES",
+    "INDEXES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Backfill",
+    "Column",
+    "Dialect",
+    "Index",
+    "Migration",
+    "Table",
+    "channel_of",
+    "migration_ddl",
+]
+
+Dialect = Literal["sqlite", "postgres"]
+Kind = Literal["text", "time"]
+
+COLUMN_TYPES: Mapping[Dialect, Mapping[Kind, str]] = {
+    "sqlite": {"text": "TEXT", "time": "REAL"},
+    "postgres": {"text": "TEXT", "time": "DOUBLE PRECISION"},
+}
+"""How each backend spells a column kind. ``time``: seconds since the epoch."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    default: str | None = None
+    """An SQL literal; required for a column added after its table."""
+    primary_key: bool = False
+    since: int = 1
+
+    def render(self, dialect: Dialect) -> str:
+        sql = f"{self.name} {COLUMN_TYPES[dialect][self.kind]}"
+        sql += " PRIMARY KEY" if self.primary_key else " NOT NULL"
+        return sql if self.default is None else f"{sql} DEFAULT {self.default}"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    since: int = 1
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    since: int = 1
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """Fill ``column`` of the rows where it is still ``''``, computed from ``source``."""
+
+    table: str
+    key: str
+    """The primary key, to write each row back."""
+    source: str
+    column: str
+    compute: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    summary: str
+    backfills: tuple[Backfill, ...] = ()
+
+
+def channel_of(thread_key: str) -> str:
+    """The channel of a thread: its key without the last part (``slack:T1:C1``)."""
+    try:
+        return ThreadKey.parse(thread_key).channel
+    except ValueError:  # not a key the bridge writes; still group it somewhere
+        return thread_key.rpartition(":")[0]
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "threads",
+        (
+            Column("thread_key", "text", primary_key=True),
+            # "": followed, but Dify has not named the conversation yet
+            Column("conversation_id", "text"),
+            Column("dify_user", "text"),
+            Column("app", "text", default="'default'"),
+            Column("created_at", "time"),
+            Column("updated_at", "time"),
+            Column("channel", "text", default="''", since=2),
+        ),
+    ),
+    Table(
+        "messages",
+        (
+            Column("message_key", "text", primary_key=True),
+            Column("dify_message_id", "text"),
+            Column("dify_user", "text"),
+            Column("thread_key", "text"),
+            Column("app", "text", default="'default'"),
+            Column("created_at", "time"),
+        ),
+    ),
+    Table(
+        "events",
+        (
+            Column("event_key", "text", primary_key=True),
+            Column("expires_at", "time"),
+        ),
+    ),
+)
+
+INDEXES: tuple[Index, ...] = (
+    Index("events_expiry", "events", ("expires_at",)),
+    Index("threads_channel", "threads", ("channel", "updated_at"), since=2),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "threads, answers, processed events"),
+    Migration(
+        2,
+        "a thread's channel, for the latest thread of a channel",
+        (Backfill("threads", "thread_key", "thread_key", "channel", channel_of),),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def migration_ddl(version: int, dialect: Dialect) -> list[str]:
+    """The statements that bring a database at ``version - 1`` to ``version``."""
+    statements: list[str] = []
+    for table in TABLES:
+        if table.since == version:
+            columns = ",\n    ".join(c.render(dialect) for c in table.columns if c.since == version)
+            statements.append(f"CREATE TABLE {table.name} (\n    {columns}\n)")
+        elif table.since < version:
+            statements += [
+                f"ALTER TABLE {table.name} ADD COLUMN {c.render(dialect)}"
+                for c in table.columns
+                if c.since == version
+            ]
+    statements += [
+        f"CREATE INDEX {index.name} ON {index.table} ({', '.join(index.columns)})"
+        for index in INDEXES
+        if index.since == version
+    ]
+    return statements
