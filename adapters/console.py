@@ -17,9 +17,16 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from dify_bridge.core.bridge import Bridge
-from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.types import Controls, Incoming, Rating, Reaction
+from dify_bridge.core import (
+    Bridge,
+    EditBudget,
+    Incoming,
+    Message,
+    Rating,
+    Reaction,
+    SinkError,
+    SinkLimits,
+)
 from dify_bridge.errors import DifyError, StoreError
 
 log = logging.getLogger(__name__)
@@ -34,8 +41,7 @@ HELP = (
 class ConsoleSink:
     """Prints an answer as it grows; later edits print only what was appended."""
 
-    max_len = 4000
-    min_edit_interval = 0.05
+    limits = SinkLimits(message_chars=4000, edit_interval=0.05)
     edit_budget: EditBudget | None = None
 
     def __init__(self, out: TextIO, thread_key: str, counter: itertools.count[int]) -> None:
@@ -59,7 +65,8 @@ class ConsoleSink:
     async def clear_thinking(self) -> None:
         self._write("\n" if self.keys else "")
 
-    async def post(self, text: str, *, controls: Controls | None = None) -> str:
+    async def post(self, message: Message) -> str:
+        text = message.text
         key = f"console:{self._thread_key}:{next(self._counter)}"
         lead = "\r" if self._thinking else ""
         self._thinking = False
@@ -69,9 +76,8 @@ class ConsoleSink:
         self.keys.append(key)
         return key
 
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
-    ) -> None:
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        text, controls = message.text, message.controls
         old = self._shown.get(message_key, "")
         if message_key == self._last_key and text.startswith(old):
             self._write(text[len(old) :])
@@ -84,8 +90,11 @@ class ConsoleSink:
                 self._write(f"\n     /ask {number}: {question}")
 
     def _write(self, text: str) -> None:
-        self._out.write(text)
-        self._out.flush()
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except (OSError, ValueError) as exc:  # the terminal went away (a closed pipe)
+            raise SinkError("console write", type(exc).__name__) from None
 
 
 class ConsoleAdapter:

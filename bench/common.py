@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core import EditBudget, Message, SinkLimits
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = re.compile(r"s(\d{12,}) ")
@@ -116,6 +116,10 @@ class TimingSink:
     edits: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
+    @property
+    def limits(self) -> SinkLimits:
+        return SinkLimits(message_chars=self.max_len, edit_interval=self.min_edit_interval)
+
     def render(self, markdown: str) -> str:
         return markdown
 
@@ -125,7 +129,8 @@ class TimingSink:
     async def clear_thinking(self) -> None:
         return None
 
-    async def post(self, text: str, *, controls: object = None) -> str:
+    async def post(self, message: Message) -> str:
+        text = message.text
         if self.first_post_ns is None:
             self.first_post_ns = time.monotonic_ns()
             self.first_stamp_ns = stamp_of(text)
@@ -134,10 +139,8 @@ class TimingSink:
         self.posts += 1
         return key
 
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: object = None
-    ) -> None:
-        self.messages[message_key] = text
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        self.messages[message_key] = message.text
         self.edits += 1
 
     @property

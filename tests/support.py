@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dify_bridge.config import Settings, parse_settings
-from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.types import Controls, Incoming
+from dify_bridge.core import Controls, EditBudget, Incoming, Message, SinkError, SinkLimits
 from dify_bridge.ops.runtime import Runtime, open_runtime
 
 _MESSAGE_IDS = itertools.count(1)  # message keys are unique across threads, as on a platform
@@ -31,6 +30,10 @@ class RecordingSink:
     thinking: bool = False
     fail_edits: int = 0
 
+    @property
+    def limits(self) -> SinkLimits:
+        return SinkLimits(message_chars=self.max_len, edit_interval=self.min_edit_interval)
+
     def render(self, markdown: str) -> str:
         return markdown
 
@@ -40,7 +43,8 @@ class RecordingSink:
     async def clear_thinking(self) -> None:
         self.thinking = False
 
-    async def post(self, text: str, *, controls: Controls | None = None) -> str:
+    async def post(self, message: Message) -> str:
+        text, controls = message.text, message.controls
         assert len(text) <= self.max_len, f"posted {len(text)} characters > {self.max_len}"
         key = f"test:{next(_MESSAGE_IDS)}"
         self.messages[key] = text
@@ -49,14 +53,13 @@ class RecordingSink:
         await asyncio.sleep(0)
         return key
 
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
-    ) -> None:
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        text, controls = message.text, message.controls
         assert len(text) <= self.max_len, f"edited to {len(text)} characters > {self.max_len}"
         assert message_key in self.messages, f"edit of unknown message {message_key}"
         if self.fail_edits:
             self.fail_edits -= 1
-            raise RuntimeError("platform refused the edit")
+            raise SinkError("test edit", "platform refused the edit")
         self.messages[message_key] = text
         self.controls[message_key] = controls
         self.calls.append(("edit", message_key, text))

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core import notices
 from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.turn import INTERRUPTED_NOTICE
 from dify_bridge.core.types import Rating, Reaction
 from dify_bridge.demo.fake_dify import FakeDify
 
@@ -66,7 +65,7 @@ async def test_lost_conversation_is_replaced_and_the_user_still_gets_an_answer(
         sink = RecordingSink()
         await rt.bridge.handle_message(incoming("t1", "second"), sink)
         new = await rt.store.get_thread("test:t1")
-    assert sink.visible == LOST_CONTEXT_NOTICE + "\n\nFresh answer."
+    assert sink.visible == notices.LOST_CONTEXT + "\n\nFresh answer."
     assert new is not None and new.conversation_id != old.conversation_id
     assert new.dify_user == old.dify_user
     assert [r["query"] for r in fake_dify.chat_requests] == ["first", "second", "second"]
@@ -226,7 +225,7 @@ async def test_shutdown_marks_a_running_answer_interrupted(
         await rt.bridge.handle_message(incoming("t2", "after"), late)
     assert "Interrupted" in sink.visible
     assert sink.visible.startswith("w0 w1")
-    assert late.texts == [INTERRUPTED_NOTICE], "a message during shutdown is told, not dropped"
+    assert late.texts == [notices.INTERRUPTED], "a message during shutdown is told, not dropped"
     assert [r["query"] for r in fake_dify.chat_requests] == ["go"]
 
 
@@ -274,5 +273,5 @@ async def test_a_message_waiting_its_turn_at_shutdown_is_told(
         await asyncio.sleep(0.05)
         await rt.bridge.shutdown(grace=0.2)
         await asyncio.wait_for(asyncio.gather(running, queued, return_exceptions=True), 5)
-    assert waiting.texts == [INTERRUPTED_NOTICE]
+    assert waiting.texts == [notices.INTERRUPTED]
     assert [r["query"] for r in fake_dify.chat_requests] == ["one"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dify_bridge.adapters.console import ConsoleAdapter
-from dify_bridge.core.turn import CUT_OFF_NOTICE, PAUSED_NOTICE
+from dify_bridge.core import notices
 from dify_bridge.core.types import Controls, Rating, Reaction
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.runtime import Runtime
@@ -84,7 +84,7 @@ async def test_an_answer_cut_off_mid_stream_is_not_shown_as_complete(
         (key,) = sink.messages
         await rt.bridge.handle_reaction(Reaction(key, Rating.LIKE, "U1"))
 
-        assert sink.texts == [f"Half an \n\n⚠️ {CUT_OFF_NOTICE}"]
+        assert sink.texts == [f"Half an \n\n⚠️ {notices.CUT_OFF}"]
         assert set(sink.controls.values()) == {None}, "no feedback, suggestion or Stop buttons"
         assert turns(rt, "cut_off") == 1 and turns(rt, "answered") == 0
         assert errors(rt, "StreamCutOff") == 1
@@ -106,7 +106,7 @@ async def test_a_stream_that_ends_before_any_text_is_cut_off_too(
     async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
         await rt.bridge.handle_message(incoming("t", "question"), sink)
         assert turns(rt, "cut_off") == 1
-    assert sink.texts == [f"⚠️ {CUT_OFF_NOTICE}"], "never the empty-answer notice"
+    assert sink.texts == [f"⚠️ {notices.CUT_OFF}"], "never the empty-answer notice"
 
 
 async def test_a_cut_off_chatflow_is_cut_off(chatflow: FakeDify, tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ async def test_a_cut_off_chatflow_is_cut_off(chatflow: FakeDify, tmp_path: Path)
     async with running_bridge(chatflow.url, tmp_path / "b.db") as rt:
         await rt.bridge.handle_message(incoming("t", "question"), sink)
         assert turns(rt, "cut_off") == 1
-    assert sink.texts == [f"Half an \n\n⚠️ {CUT_OFF_NOTICE}"]
+    assert sink.texts == [f"Half an \n\n⚠️ {notices.CUT_OFF}"]
 
 
 async def test_a_paused_chatflow_says_it_waits_and_never_asks_again(
@@ -131,7 +131,7 @@ async def test_a_paused_chatflow_says_it_waits_and_never_asks_again(
         assert turns(rt, "paused") == 1
         assert turns(rt, "answered") == 0 and turns(rt, "cut_off") == 0
         record = await rt.bridge.store.get_thread("test:t")
-    assert sink.texts == [f"Here is the draft.\n\n{PAUSED_NOTICE}"]
+    assert sink.texts == [f"Here is the draft.\n\n{notices.PAUSED}"]
     assert "ask again" not in sink.visible.lower() and "⚠️" not in sink.visible
     assert set(sink.controls.values()) == {None}
     assert sink.audio == [] and chatflow.requests_to(f"/messages/{message.id}/suggested") == []
@@ -172,7 +172,7 @@ async def test_the_console_does_not_rate_a_cut_off_answer(
         assert await console.handle_line("again, please")
         assert await console.handle_line("/like")
     shown = out.getvalue()
-    assert f"Half an \n\n⚠️ {CUT_OFF_NOTICE}" in shown
+    assert f"Half an \n\n⚠️ {notices.CUT_OFF}" in shown
     assert "(the last answer was not complete, so it cannot be rated)" in shown
     first, second = fake_dify.messages.values()
     assert first.rating is None and second.rating == "like"

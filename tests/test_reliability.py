@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dify_bridge.core.turn import UNEXPECTED_NOTICE
+from dify_bridge.core import notices
 from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import StoreError
 from dify_bridge.store.sqlite import SqliteStore
@@ -241,5 +241,5 @@ async def test_a_store_failure_while_claiming_becomes_a_notice(
         broken.close()
         sink = RecordingSink()
         await rt.bridge.handle_message(incoming("t", "hi", event="ev-1"), sink)
-    assert sink.texts == [UNEXPECTED_NOTICE]
+    assert sink.texts == [notices.UNEXPECTED]
     assert fake_dify.chat_requests == []

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
 import discord
 
+from dify_bridge.adapters.common import download
 from dify_bridge.adapters.discord.access import AccessPolicy
 from dify_bridge.adapters.discord.client import (
     PRIVILEGED_INTENTS_HELP,
@@ -55,7 +55,6 @@ from dify_bridge.adapters.discord.text import (
 from dify_bridge.config import DiscordSettings
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.types import ActionKind, Attachment, Incoming, Rating, Reaction
-from dify_bridge.downloads import read_response
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +200,7 @@ class DiscordAdapter:
             opening = self._opened.get(place.channel_id)
             if opening is not None:
                 await opening.wait()
-            followed = opening is not None or await self._bridge.is_tracked(key)
+            followed = opening is not None or await self._bridge.follows(key)
             if not mentioned and not followed:
                 return
             channel_id = place.channel_id
@@ -482,13 +481,6 @@ class DiscordAdapter:
         )
 
 
-DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120)
-
-
-class AttachmentUnavailable(Exception):
-    """Discord's CDN did not hand over an attachment."""
-
-
 def _attachment(
     attachment: discord.Attachment, voice_message: bool, http: discord.http.HTTPClient
 ) -> Attachment:
@@ -505,13 +497,9 @@ async def _download(url: str, http: discord.http.HTTPClient, max_bytes: int) -> 
     the whole body with no cap and has no streamed form, so the CDN URL (signed,
     no token needed) is streamed here, through discord.py's proxy settings.
     """
-    async with (
-        aiohttp.ClientSession(timeout=DOWNLOAD_TIMEOUT) as session,
-        session.get(url, proxy=http.proxy, proxy_auth=http.proxy_auth) as response,
-    ):
-        if response.status != 200:
-            raise AttachmentUnavailable(f"Discord's CDN answered HTTP {response.status}")
-        return await read_response(response, max_bytes)
+    return await download(
+        "Discord attachment download", url, max_bytes, proxy=http.proxy, proxy_auth=http.proxy_auth
+    )
 
 
 __all__ = ["PRIVILEGED_INTENTS_HELP", "DiscordAdapter", "DiscordUnavailable"]

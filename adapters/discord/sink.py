@@ -29,8 +29,15 @@ from dify_bridge.adapters.discord.text import (
     parse_message_key,
     suggestion_custom_id,
 )
-from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.types import ActionKind, Controls, Rating
+from dify_bridge.core import (
+    ActionKind,
+    Controls,
+    EditBudget,
+    Message,
+    Rating,
+    SinkError,
+    SinkLimits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 class DiscordSink:
     """One answer in one channel; ``post`` returns ``discord:{channel_id}:{message_id}``."""
 
-    max_len = MAX_MESSAGE_LEN
-    min_edit_interval = 1.2
+    limits = SinkLimits(message_chars=MAX_MESSAGE_LEN, edit_interval=1.2)
     edit_budget: EditBudget | None = None
 
     def __init__(
@@ -81,32 +87,45 @@ class DiscordSink:
         if self._reaction_hints and self.posted:
             await self._add_hints(self.posted[-1])
 
-    async def post(self, text: str, *, controls: Controls | None = None) -> str:
-        view = controls_view(controls)
-        self._remember(controls)
-        if view is None:
-            message = await self._channel.send(text, allowed_mentions=NO_MENTIONS)
-        else:
-            message = await self._channel.send(text, allowed_mentions=NO_MENTIONS, view=view)
-        key = message_key(self._channel.id, message.id)
+    async def post(self, message: Message) -> str:
+        view = controls_view(message.controls)
+        self._remember(message.controls)
+        try:
+            if view is None:
+                sent = await self._channel.send(message.text, allowed_mentions=NO_MENTIONS)
+            else:
+                sent = await self._channel.send(
+                    message.text, allowed_mentions=NO_MENTIONS, view=view
+                )
+        except discord.HTTPException as exc:
+            raise SinkError("Discord send", _reason(exc)) from None
+        key = message_key(self._channel.id, sent.id)
         self.posted.append(key)
         return key
 
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
-    ) -> None:
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
         _, message_id = parse_message_key(message_key)
         partial = self._channel.get_partial_message(message_id)
         # view=None sends an empty component list: buttons no longer wanted disappear
-        self._remember(controls)
-        await partial.edit(content=text, allowed_mentions=NO_MENTIONS, view=controls_view(controls))
+        self._remember(message.controls)
+        try:
+            await partial.edit(
+                content=message.text,
+                allowed_mentions=NO_MENTIONS,
+                view=controls_view(message.controls),
+            )
+        except discord.HTTPException as exc:
+            raise SinkError("Discord edit", _reason(exc)) from None
 
     async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
         """The spoken answer as a file in a message of its own, under the text."""
-        message = await self._channel.send(
-            file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
-        )
-        return message_key(self._channel.id, message.id)
+        try:
+            sent = await self._channel.send(
+                file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            raise SinkError("Discord upload", _reason(exc)) from None
+        return message_key(self._channel.id, sent.id)
 
     def _remember(self, controls: Controls | None) -> None:
         if self._questions is not None and controls is not None:
@@ -192,6 +211,10 @@ def controls_view(controls: Controls | None) -> discord.ui.View | None:
         )
     view.stop()
     return view
+
+
+def _reason(exc: discord.HTTPException) -> str:
+    return f"HTTP {exc.status} ({exc.code})" if exc.code else f"HTTP {exc.status}"
 
 
 __all__ = ["DiscordSink", "controls_view"]

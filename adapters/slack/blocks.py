@@ -1,8 +1,9 @@
 """Answer buttons as Block Kit, and what a click on one of them means.
 
 With buttons, Slack shows a message's blocks instead of its ``text``, so the
-text goes into ``section`` blocks (3,000 characters each, code fences closed
-and reopened at a cut) followed by one ``actions`` block. Action ids are the
+text goes into ``section`` blocks (the writer cuts a message into pieces of at
+most :data:`SECTION_MAX_CHARS`, the limit the sink declares) followed by one
+``actions`` block. Action ids are the
 shared :class:`~dify_bridge.models.ActionKind` values, suffixed to stay
 unique within the block: ``dify_feedback:like``, ``dify_suggested:0``.
 """
@@ -13,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dify_bridge.core.splitting import split_message
-from dify_bridge.core.types import ActionKind, Controls, Rating
+from dify_bridge.core import ActionKind, Controls, Message, Rating
 
 from .events import MalformedPayload, obj, text_field
 
@@ -42,12 +42,13 @@ class ButtonClick:
         return Rating(self.value) if self.value in ("like", "dislike") else None
 
 
-def answer_blocks(text: str, controls: Controls) -> list[dict[str, Any]]:
-    """Blocks that show ``text`` (mrkdwn) with the buttons ``controls`` asks for."""
+def answer_blocks(message: Message) -> list[dict[str, Any]]:
+    """Blocks that show ``message`` (mrkdwn, already cut into sections by the writer)
+    with the buttons its controls ask for."""
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": part}}
-        for part in split_message(text, SECTION_MAX_CHARS)
+        {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in message.blocks
     ]
+    controls = message.controls or Controls()
     buttons: list[dict[str, Any]] = []
     if controls.stop:
         buttons.append(_button("⏹ Stop", f"{ActionKind.STOP.value}", "stop", style="danger"))

@@ -2,7 +2,7 @@
 
 ::
 
-    BridgeError
+    SinkError
     └── SlackCallFailed          a Web API call failed (names the method and Slack's code)
         └── SlackMessageTooLong      msg_too_long: the text must go into a new message
 
@@ -31,7 +31,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from dify_bridge.errors import BridgeError
+from dify_bridge.core import SinkError
 
 __all__ = [
     "RateLimitObserver",
@@ -50,11 +50,11 @@ RateLimitObserver = Callable[[str, float], None]
 """Called with (API method, Retry-After seconds) for every 429 Slack answers."""
 
 
-class SlackCallFailed(BridgeError):
+class SlackCallFailed(SinkError):
     """A Slack Web API call failed; ``error`` is Slack's code (or the transport error)."""
 
     def __init__(self, method: str, error: str) -> None:
-        super().__init__(f"Slack {method} failed: {error}")
+        super().__init__(f"Slack {method}", error)
         self.method = method
         self.error = error
 

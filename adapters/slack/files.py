@@ -7,11 +7,9 @@ import functools
 import logging
 from urllib.parse import urlparse
 
-import aiohttp
-
 from dify_bridge.core.types import Attachment
-from dify_bridge.downloads import read_response
 
+from ..common import download
 from .client import SlackCallFailed
 
 __all__ = ["SlackFiles"]
@@ -36,23 +34,13 @@ class SlackFiles:
         )
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """The whole file; :class:`~dify_bridge.errors.FileTooLarge` past ``max_bytes``."""
+        """The whole file; :class:`~dify_bridge.core.FileTooLarge` past ``max_bytes``."""
         if not self._trusted(url):
             raise SlackCallFailed("file download", "not a Slack file URL")
         headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
-                session.get(url, headers=headers) as response,
-            ):
-                if response.status != 200:
-                    raise SlackCallFailed("file download", f"HTTP {response.status}")
-                if response.content_type == "text/html":
-                    # Slack answers a missing files:read scope with its sign-in page
-                    raise SlackCallFailed("file download", "Slack sent a sign-in page")
-                return await read_response(response, max_bytes)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SlackCallFailed("file download", type(exc).__name__) from None
+        return await download(
+            "Slack file download", url, max_bytes, headers=headers, refuse_html=True
+        )
 
     def _trusted(self, url: str) -> bool:
         parsed = urlparse(url)

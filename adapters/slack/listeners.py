@@ -149,7 +149,7 @@ class SlackListeners:
             return None
 
     async def _follows(self, thread_key: str) -> bool:
-        return thread_key in self._engaged or await self._bridge.is_tracked(thread_key)
+        return thread_key in self._engaged or await self._bridge.follows(thread_key)
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
         bot = await self._identity()

@@ -1,8 +1,8 @@
 """Where one answer appears in Slack: posts and edits in the user's thread.
 
-A sink is made per answer. It performs the calls only; the bridge decides
-what to post, splits over :attr:`SlackSink.max_len` and paces edits with the
-workspace's shared :class:`~dify_bridge.pacing.EditBudget`.
+A sink is made per answer. It performs the calls only; the writer lays the
+answer out over :data:`LIMITS` and paces edits with the workspace's shared
+:class:`~dify_bridge.core.EditBudget`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.types import Controls
+from dify_bridge.core import EditBudget, Message, SinkLimits
 
-from .blocks import answer_blocks
+from .blocks import SECTION_MAX_CHARS, answer_blocks
 from .client import SlackCallFailed, SlackMessageTooLong, call_slack
 from .events import message_key
 from .format import markdown_to_mrkdwn
@@ -25,6 +24,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 3800
 """mrkdwn characters per message: below the ~4,000 at which chat.update says msg_too_long."""
+LIMITS = SinkLimits(
+    message_chars=MAX_MESSAGE_CHARS, block_chars=SECTION_MAX_CHARS, edit_interval=1.0
+)
 
 THINKING_REACTION = "hourglass_flowing_sand"
 SPOKEN_ANSWER_TITLE = "Spoken answer"
@@ -33,8 +35,7 @@ SPOKEN_ANSWER_TITLE = "Spoken answer"
 class SlackSink:
     """Posts and edits one answer in ``channel`` (under ``thread_ts``, if set)."""
 
-    max_len = MAX_MESSAGE_CHARS
-    min_edit_interval = 1.0
+    limits = LIMITS
 
     def __init__(
         self,
@@ -88,16 +89,16 @@ class SlackSink:
             if exc.error not in ("no_reaction", "message_not_found"):
                 log.info("could not remove the thinking indicator in %s: %s", self._channel, exc)
 
-    async def post(self, text: str, *, controls: Controls | None = None) -> str:
-        """Post ``text`` in the thread, with the answer buttons ``controls`` asks for."""
+    async def post(self, message: Message) -> str:
+        """Post ``message`` in the thread, with the answer buttons its controls ask for."""
         try:
             data = await call_slack(
                 "chat.postMessage",
                 self._client.chat_postMessage(
                     channel=self._channel,
                     thread_ts=self._thread_ts,
-                    text=text,
-                    blocks=answer_blocks(text, controls) if controls else None,
+                    text=message.text,
+                    blocks=answer_blocks(message) if message.controls else None,
                     unfurl_links=False,
                     unfurl_media=False,
                 ),
@@ -112,13 +113,12 @@ class SlackSink:
         self._posted[key] = ts
         return key
 
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
-    ) -> None:
-        """Replace the text; ``controls`` None takes any buttons off."""
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        """Replace the message; no controls take any buttons off."""
         ts = self._posted.get(message_key) or message_key.rsplit(":", 1)[-1]
+        text = message.text
         # blocks=[] clears buttons an earlier version of the message had
-        blocks = answer_blocks(text, controls) if controls else []
+        blocks = answer_blocks(message) if message.controls else []
         try:
             await call_slack(
                 "chat.update",

@@ -6,6 +6,7 @@
     ├── ConfigError            a setting is missing or malformed (names the variable)
     ├── StoreError             the database cannot be opened or written
     ├── FileTooLarge           a download passed the cap that applies to it
+    ├── SinkError              a platform refused or failed a call that shows an answer
     └── DifyError              anything Dify said or failed to say
         ├── AuthFailed             401 / 403: bad key, disabled app
         ├── ConversationNotFound   404 not_found on a conversation
@@ -16,8 +17,9 @@
         │   └── StreamCutOff       the stream ended before Dify said the answer was complete
         └── StreamFailed           an ``error`` event or failed workflow mid-stream
 
-Outside errors are translated where they enter (the Dify client, the store);
-the bridge turns any of them into a short notice for the user.
+Outside errors are translated where they enter (the Dify client, the store,
+each adapter's sink); the engine catches these and nothing wider, and turns
+each into a short notice for the user (:mod:`dify_bridge.core.notices`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ class ConfigError(BridgeError):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
+
+
+class SinkError(BridgeError):
+    """A platform call that shows an answer failed; ``reason`` is the platform's word for it."""
+
+    def __init__(self, call: str, reason: str) -> None:
+        super().__init__(f"{call} failed: {reason}")
+        self.call = call
+        self.reason = reason
 
 
 class StoreError(BridgeError):
@@ -61,19 +72,17 @@ class DifyError(BridgeError):
         self.status = status
         self.code = code
 
-    user_notice = "The assistant could not answer this time. Please try again."
-
 
 class AuthFailed(DifyError):
-    user_notice = "The assistant is not reachable with its current key. An admin needs to check it."
+    """401 / 403: a bad key or a disabled app."""
 
 
 class ConversationNotFound(DifyError):
-    user_notice = "This conversation no longer exists on the assistant's side."
+    """404 ``not_found`` on a conversation: it is gone on Dify's side."""
 
 
 class MessageNotFound(DifyError):
-    user_notice = "That answer is no longer known to the assistant."
+    """404 on a message (feedback by another user, a deleted answer)."""
 
 
 class RateLimited(DifyError):
@@ -89,15 +98,13 @@ class RateLimited(DifyError):
     def retryable(self) -> bool:
         return self.code != "rate_limit_error"
 
-    user_notice = "The assistant is busy right now. Please try again in a minute."
-
 
 class InvalidRequest(DifyError):
-    user_notice = "The assistant rejected this message."
+    """400 and other refusals: invalid_param, app_unavailable, quota..."""
 
 
 class DifyUnavailable(DifyError):
-    user_notice = "The assistant is unavailable right now. Please try again in a moment."
+    """5xx, connection failures, stalled streams."""
 
 
 class StreamCutOff(DifyUnavailable):
@@ -105,8 +112,24 @@ class StreamCutOff(DifyUnavailable):
     a successful ``workflow_finished`` or a pause: what arrived is only part of the answer.
     """
 
-    user_notice = "The answer was cut off before it was complete. Please ask again."
-
 
 class StreamFailed(DifyError):
-    user_notice = "The assistant ran into an error while answering."
+    """An ``error`` event or a failed workflow in the middle of a stream."""
+
+
+__all__ = [
+    "AuthFailed",
+    "BridgeError",
+    "ConfigError",
+    "ConversationNotFound",
+    "DifyError",
+    "DifyUnavailable",
+    "FileTooLarge",
+    "InvalidRequest",
+    "MessageNotFound",
+    "RateLimited",
+    "SinkError",
+    "StoreError",
+    "StreamCutOff",
+    "StreamFailed",
+]

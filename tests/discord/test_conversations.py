@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core import notices
 from tests.discord.conftest import Server
 
 
@@ -99,7 +99,7 @@ async def test_a_lost_conversation_is_replaced_with_a_short_notice(server: Serve
         server.dify.delete_conversation(old)
         server.dify.script("Fresh start.")
         await server.discord.send_message(thread_id, server.alice, "next")
-        await server.wait_for_answer(thread_id, LOST_CONTEXT_NOTICE + "\n\nFresh start.", count=2)
+        await server.wait_for_answer(thread_id, notices.LOST_CONTEXT + "\n\nFresh start.", count=2)
         [new] = list(server.dify.conversations)
         server.dify.script("Continuing.")
         await server.discord.send_message(thread_id, server.alice, "and now?")

@@ -7,12 +7,30 @@ import pytest
 from dify_bridge.adapters.slack.blocks import answer_blocks, parse_click
 from dify_bridge.adapters.slack.budgets import WorkspaceBudgets
 from dify_bridge.adapters.slack.files import SlackFiles
+from dify_bridge.adapters.slack.sink import LIMITS
+from dify_bridge.core.layout import lay_out
+from dify_bridge.core.ports import Message
 from dify_bridge.core.types import ActionKind, Controls, Rating
 
 
+class _Laid:
+    """What the writer lays out for a Slack message: its limits, no rendering."""
+
+    limits = LIMITS
+    edit_budget = None
+
+    def render(self, markdown: str) -> str:
+        return markdown
+
+
+def laid_out(text: str, controls: Controls) -> list[Message]:
+    return lay_out(text, _Laid(), controls=controls)  # type: ignore[arg-type]
+
+
 def test_long_text_is_cut_into_sections_slack_accepts():
-    text = "```\n" + "x = 1\n" * 800 + "```"
-    blocks = answer_blocks(text, Controls(feedback=True))
+    text = "```\n" + "x = 1\n" * 600 + "```"
+    (message,) = laid_out(text, Controls(feedback=True))
+    blocks = answer_blocks(message)
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert len(sections) == 2 and all(len(s) <= 3000 for s in sections)
     assert all(s.startswith("```") and s.endswith("```") for s in sections)
@@ -25,7 +43,8 @@ def test_long_text_is_cut_into_sections_slack_accepts():
 
 def test_suggestions_get_short_labels_and_keep_the_whole_question():
     question = "Could you explain " + "in great detail " * 10 + "how this works?"
-    (_, actions) = answer_blocks("answer", Controls(stop=True, suggestions=(question,)))
+    (message,) = laid_out("answer", Controls(stop=True, suggestions=(question,)))
+    (_, actions) = answer_blocks(message)
     stop, suggested = actions["elements"]
     assert stop["action_id"] == ActionKind.STOP.value and stop["style"] == "danger"
     assert len(suggested["text"]["text"]) <= 75 and suggested["text"]["text"].endswith("…")

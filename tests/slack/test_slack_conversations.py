@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
 from dify_bridge.adapters.slack.sink import MAX_MESSAGE_CHARS, THINKING_REACTION
-from dify_bridge.core.bridge import LOST_CONTEXT_NOTICE
+from dify_bridge.core import notices
 from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, running_slack_bot
@@ -108,7 +108,7 @@ async def test_a_lost_conversation_is_replaced_and_the_user_is_told(slack_bot: S
     await slack_bot.reply("C1", root, "second question")
 
     texts = slack.thread_texts("C1", root)
-    assert texts[-1] == markdown_to_mrkdwn(LOST_CONTEXT_NOTICE + "\n\n" + ANSWER)
+    assert texts[-1] == markdown_to_mrkdwn(notices.LOST_CONTEXT + "\n\n" + ANSWER)
     (new_id,) = dify.conversations
     assert new_id != old_id
     await slack_bot.reply("C1", root, "third question")

@@ -12,7 +12,13 @@ from dify_bridge.adapters.slack.client import (
     make_web_client,
 )
 from dify_bridge.adapters.slack.sink import THINKING_REACTION, SlackSink
+from dify_bridge.core import Message
 from tests.fakes.slack import FakeSlack
+
+
+def _text(text: str) -> Message:
+    """One message of plain text, as the writer hands it over."""
+    return Message(text, (text,))
 
 
 @pytest.fixture
@@ -34,8 +40,8 @@ async def test_post_edit_and_thinking(sink: SlackSink, fake_slack: FakeSlack):
     await sink.show_thinking()
     assert fake_slack.reactions_on("C1", question.ts) == {THINKING_REACTION: ["UBOT"]}
 
-    key = await sink.post("first words")
-    await sink.edit(key, "first words and more", final=True)
+    key = await sink.post(_text("first words"))
+    await sink.edit(key, _text("first words and more"), final=True)
     await sink.clear_thinking()
     await sink.clear_thinking()  # twice is harmless
 
@@ -46,25 +52,25 @@ async def test_post_edit_and_thinking(sink: SlackSink, fake_slack: FakeSlack):
 
 
 async def test_a_too_long_edit_raises_a_clear_error(sink: SlackSink):
-    key = await sink.post("short")
+    key = await sink.post(_text("short"))
     with pytest.raises(SlackMessageTooLong):
-        await sink.edit(key, "x" * 4001, final=True)
+        await sink.edit(key, _text("x" * 4001), final=True)
 
 
 async def test_edit_failures_name_slacks_error(sink: SlackSink, fake_slack: FakeSlack):
     with pytest.raises(SlackCallFailed, match="message_not_found"):
-        await sink.edit(f"slack:{fake_slack.team_id}:C1:1.0", "text", final=False)
-    key = await sink.post("fine")
+        await sink.edit(f"slack:{fake_slack.team_id}:C1:1.0", _text("text"), final=False)
+    key = await sink.post(_text("fine"))
     fake_slack.fail_next("chat.update", status=500, error="internal_error")
     with pytest.raises(SlackCallFailed, match="internal_error"):
-        await sink.edit(key, "text", final=False)
+        await sink.edit(key, _text("text"), final=False)
 
 
 async def test_a_429_is_waited_out_and_the_call_goes_through(
     sink: SlackSink, fake_slack: FakeSlack
 ):
     fake_slack.fail_next("chat.postMessage", retry_after=1)
-    key = await sink.post("after a pause")
+    key = await sink.post(_text("after a pause"))
     posts = fake_slack.calls_to("chat.postMessage")
     assert [c.status for c in posts] == [429, 200]
     assert posts[1].at - posts[0].at >= 1.0

@@ -1,1 +1,51 @@
-"""dify_bridge.core."""
+"""The engine's face to the adapters: the :class:`Bridge` facade and the values it takes.
+
+Adapters import this package and nothing of the store, the Dify client or
+the apps: they turn platform events into :class:`Incoming`, :class:`Reaction`
+and :class:`CommandRequest` values, implement :class:`ReplySink`, and call
+the facade.
+"""
+
+from dify_bridge.core import notices
+from dify_bridge.core.bridge import Bridge
+from dify_bridge.core.commands import CommandRequest
+from dify_bridge.core.memory import BoundedSet
+from dify_bridge.core.options import BridgeOptions
+from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core.ports import Adapter, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.types import (
+    ActionKind,
+    Attachment,
+    Controls,
+    Incoming,
+    Rating,
+    Reaction,
+)
+from dify_bridge.errors import FileTooLarge, SinkError
+from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
+
+__all__ = [
+    "ActionKind",
+    "Adapter",
+    "Attachment",
+    "AudioSink",
+    "BoundedSet",
+    "Bridge",
+    "BridgeOptions",
+    "CommandRequest",
+    "Controls",
+    "EditBudget",
+    "FileTooLarge",
+    "Incoming",
+    "Message",
+    "MessageKey",
+    "Rating",
+    "Reaction",
+    "ReplySink",
+    "RouteScope",
+    "SinkError",
+    "SinkLimits",
+    "ThreadKey",
+    "dify_user_for",
+    "notices",
+]

@@ -1,9 +1,9 @@
-"""The platform-free engine: one Dify conversation per thread, streamed into a sink.
+"""The facade adapters talk to: messages, reactions, clicks, stop, commands, follow state.
 
-Rules that hold for every platform live here once: exactly-once handling of
-redelivered events, one turn at a time per thread (threads in parallel),
-one stable Dify user per thread, 404 recovery, feedback ownership, and
-turning every failure into a short notice in the thread.
+Rules that hold for every platform live behind it once: exactly-once handling
+of redelivered events, one turn at a time per thread (threads in parallel),
+one stable Dify user per thread, 404 recovery, feedback ownership, which
+threads the bot follows, and turning every failure into a short notice.
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from dify_bridge.core.turn import (
-    INTERRUPTED_NOTICE,
-    LOST_CONTEXT_NOTICE,
-    UNEXPECTED_NOTICE,
-    BridgeOptions,
-    Turn,
-)
-from dify_bridge.core.types import Incoming, Reaction, ReplySink, ThreadRecord
+from dify_bridge.core import notices
+from dify_bridge.core.commands import CommandRequest, Commands
+from dify_bridge.core.layout import notice_message
+from dify_bridge.core.memory import BoundedSet
+from dify_bridge.core.options import BridgeOptions
+from dify_bridge.core.ports import ReplySink
+from dify_bridge.core.turn import Turn
+from dify_bridge.core.types import Incoming, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
-from dify_bridge.errors import DifyError, MessageNotFound, StoreError
+from dify_bridge.errors import DifyError, MessageNotFound, SinkError, StoreError
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
 
-__all__ = ["LOST_CONTEXT_NOTICE", "Bridge", "BridgeOptions"]
+__all__ = ["Bridge"]
 
 log = logging.getLogger(__name__)
 
@@ -43,44 +43,41 @@ class Bridge:
         self.apps = apps
         self.options = options or BridgeOptions()
         self.metrics = metrics or Metrics()
+        self._commands = Commands(store, apps)
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
         self._live: dict[str, Turn] = {}
+        self._taken = BoundedSet[str]()
+        """Threads this process has taken a message for: followed before the store says so."""
 
-    async def is_tracked(self, thread_key: str) -> bool:
-        """True if the bot already holds a conversation for this thread."""
-        return await self.store.get_thread(thread_key) is not None
+    async def follows(self, thread_key: str) -> bool:
+        """True if a message in this thread (without a mention) is for the bot."""
+        if thread_key in self._taken:
+            return True
+        try:
+            return await self.store.get_thread(thread_key) is not None
+        except StoreError as exc:
+            log.error("cannot tell whether %s is followed: %s", thread_key, exc)
+            return False
 
     async def handle_message(self, incoming: Incoming, sink: ReplySink) -> None:
         """Answer one message in its thread. Never raises for Dify or platform trouble."""
+        self._taken.add(incoming.thread_key)  # before any await: a quick follow-up is followed
         if self._closing:
             log.info("not taking a new turn in %s: shutting down", incoming.thread_key)
-            await _post_notice(sink, INTERRUPTED_NOTICE)
+            await _post_notice(sink, notices.INTERRUPTED)
             return
         task = asyncio.current_task()
         if task is not None:
             self._turns.add(task)
         started = False
-        turn: Turn | None = None
         try:
-            # the thread's queue is joined before anything is awaited: arrival order
             async with self._thread_turn(incoming.thread_key):
                 if self._closing:
-                    await _post_notice(sink, INTERRUPTED_NOTICE)
+                    await _post_notice(sink, notices.INTERRUPTED)
                     return
-                keys = incoming.event_keys
-                try:
-                    # a thread is followed from its first answered message on
-                    app = self.apps.for_scopes(incoming.route_scopes).name
-                    thread = ThreadRecord(incoming.thread_key, "", incoming.thread_key, app)
-                    first_time = not keys or await self.store.claim_events(keys, thread=thread)
-                except StoreError as exc:
-                    log.error("message in %s not answered: %s", incoming.thread_key, exc)
-                    await _post_notice(sink, UNEXPECTED_NOTICE)
-                    return
-                if not first_time:
-                    log.info("already handled %s; skipping the redelivery", keys[0])
+                if not await self._claim(incoming, sink):
                     return
                 turn = Turn(
                     incoming,
@@ -96,16 +93,35 @@ class Bridge:
                     await turn.run()
                 finally:
                     self._live.pop(incoming.thread_key, None)
-            if turn is not None:
-                # outside the thread's turn: the next question need not wait for audio
-                await turn.speak()
+            # outside the thread's turn: the next question need not wait for audio
+            await turn.speak()
         except asyncio.CancelledError:
             if not started:  # cancelled while waiting its turn: say so, never silently
-                await _post_notice(sink, INTERRUPTED_NOTICE)
+                await _post_notice(sink, notices.INTERRUPTED)
             raise
+        except Exception:  # the task boundary of one message: logged once, the user told
+            log.exception("message in %s not handled", incoming.thread_key)
+            await _post_notice(sink, notices.UNEXPECTED)
         finally:
             if task is not None:
                 self._turns.discard(task)
+
+    async def _claim(self, incoming: Incoming, sink: ReplySink) -> bool:
+        """True the first time this message arrives (the thread becomes followed with it)."""
+        keys = incoming.event_keys
+        if not keys:
+            return True
+        app = self.apps.for_scopes(incoming.route_scopes).name
+        follow = ThreadRecord(incoming.thread_key, "", incoming.thread_key, app)
+        try:
+            first_time = await self.store.claim_events(keys, thread=follow)
+        except StoreError as exc:
+            log.error("message in %s not answered: %s", incoming.thread_key, exc)
+            await _post_notice(sink, notices.UNEXPECTED)
+            return False
+        if not first_time:
+            log.info("already handled %s; skipping the redelivery", keys[0])
+        return first_time
 
     async def handle_reaction(self, reaction: Reaction) -> None:
         """Send a like, dislike or revoke for the answer the reacted message belongs to."""
@@ -132,17 +148,31 @@ class Bridge:
         else:
             log.info("feedback %s sent for message %s", rating, record.dify_message_id)
 
+    async def claim_click(self, message_key: str, value: str, user_id: str) -> bool:
+        """True the first time ``user_id`` clicks ``value`` on ``message_key`` (any replica)."""
+        try:
+            return await self.store.claim_events([f"click:{message_key}:{user_id}:{value}"])
+        except StoreError as exc:
+            log.error("click on %s not handled: %s", message_key, exc)
+            return False
+
     async def stop_answer(self, *, thread_key: str = "", message_key: str = "") -> bool:
         """Stop the answer streaming in a thread (found by thread or by one of its messages)."""
         turn = self._live.get(thread_key) if thread_key else None
         if turn is None and message_key:
-            turn = next(
-                (t for t in self._live.values() if message_key in t.writer.message_keys), None
-            )
+            turn = next((t for t in self._live.values() if message_key in t.message_keys), None)
         if turn is None:
             return False
         log.info("stop requested in %s", turn.thread_key)
         return await turn.request_stop()
+
+    async def command(self, request: CommandRequest) -> str:
+        """The private reply to ``new``, ``status`` or ``help`` (Markdown)."""
+        try:
+            return await self._commands.reply(request)
+        except StoreError as exc:
+            log.error("command %r not handled: %s", request.name, exc)
+            return notices.UNEXPECTED
 
     async def shutdown(self, grace: float) -> None:
         """Take no new turns; give running ones ``grace`` seconds, then mark them interrupted."""
@@ -174,6 +204,6 @@ class Bridge:
 
 async def _post_notice(sink: ReplySink, text: str) -> None:
     try:
-        await sink.post(sink.render(text))
-    except Exception as exc:
+        await sink.post(notice_message(text, sink))
+    except SinkError as exc:
         log.error("could not post a notice: %s", exc)

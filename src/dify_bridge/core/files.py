@@ -11,7 +11,7 @@ from typing import Any
 from dify_bridge.core.types import Attachment
 from dify_bridge.dify.apps import DifyApp
 from dify_bridge.downloads import MAX_DOWNLOAD_BYTES, MB
-from dify_bridge.errors import DifyError, FileTooLarge
+from dify_bridge.errors import DifyError, FileTooLarge, SinkError
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ async def upload_attachments(
             log.warning("upload of %s failed: %s", attachment.name, exc)
             refused.append(f"{attachment.name} was not sent: the upload failed")
             continue
-        except Exception as exc:
+        except SinkError as exc:
             log.warning("download of %s failed: %s", attachment.name, exc)
             refused.append(f"{attachment.name} was not sent: it could not be downloaded")
             continue

@@ -1,8 +1,8 @@
 """Values that cross the boundary between adapters and the bridge engine.
 
 Adapters turn platform events into :class:`Incoming` and :class:`Reaction`
-values and implement :class:`ReplySink`; the bridge never sees a platform
-object.
+values and implement :class:`~dify_bridge.core.ports.ReplySink`; the bridge
+never sees a platform object.
 """
 
 from __future__ import annotations
@@ -10,17 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:
-    from dify_bridge.core.pacing import EditBudget
-
-
-class Rating(enum.Enum):
-    """Dify message feedback. ``None`` (no rating) revokes an earlier one."""
-
-    LIKE = "like"
-    DISLIKE = "dislike"
+from dify_bridge.dify.types import Citation, Rating, Usage
+from dify_bridge.store.records import MessageRecord, ThreadRecord
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,17 @@ class Incoming:
     used to pick the Dify app of a new thread."""
     attachments: tuple[Attachment, ...] = ()
 
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """What ``{user_name}``-style placeholders in the app's inputs stand for."""
+        return {
+            "user_name": self.user_name,
+            "user_id": self.user_id,
+            "channel_name": self.channel_name,
+            "thread_url": self.thread_url,
+            "platform": self.platform,
+        }
+
 
 @dataclass(frozen=True)
 class Reaction:
@@ -99,96 +102,15 @@ class Reaction:
     user_id: str = ""
 
 
-@dataclass(frozen=True)
-class ThreadRecord:
-    """What the store remembers about one thread."""
-
-    thread_key: str
-    conversation_id: str
-    dify_user: str
-    app: str = "default"
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    """Which Dify message a posted platform message belongs to."""
-
-    message_key: str
-    dify_message_id: str
-    dify_user: str
-    thread_key: str
-    app: str = "default"
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    latency: float = 0.0
-
-
-@dataclass
-class Citation:
-    """One entry of ``message_end.metadata.retriever_resources``."""
-
-    position: int
-    dataset_name: str
-    document_name: str
-    content: str
-    score: float | None = None
-    url: str = ""
-
-
-@dataclass
-class FinalAnswer:
-    """What the sink gets once the answer is complete."""
-
-    text: str
-    dify_message_id: str = ""
-    citations: list[Citation] = field(default_factory=list)
-    notice: str = ""
-
-
-class ReplySink(Protocol):
-    """Where one answer is shown. Implemented by each adapter.
-
-    The bridge renders, splits and paces; a sink only performs the platform
-    calls. ``post`` returns the message key that a later :class:`Reaction`
-    will carry for that message.
-    """
-
-    max_len: int
-    """Longest text one platform message may hold (after :meth:`render`)."""
-
-    min_edit_interval: float
-    """Seconds between two edits of one answer."""
-
-    edit_budget: EditBudget | None
-    """A budget shared with other answers (e.g. one Slack workspace), or None."""
-
-    def render(self, markdown: str) -> str:
-        """Turn Dify's Markdown into the platform's text format."""
-        ...
-
-    async def show_thinking(self) -> None:
-        """Show that an answer is coming (typing indicator, reaction...)."""
-        ...
-
-    async def clear_thinking(self) -> None:
-        """Remove what :meth:`show_thinking` showed, if anything remains."""
-        ...
-
-    async def post(self, text: str, *, controls: Controls | None = None) -> str:
-        """Post a new message in the thread; return its message key."""
-        ...
-
-    async def edit(
-        self, message_key: str, text: str, *, final: bool, controls: Controls | None = None
-    ) -> None:
-        """Replace the text (and buttons) of a message posted by :meth:`post`.
-
-        ``final`` is True for the last edit of the answer: it must not be
-        dropped, only delayed. ``controls`` None means no buttons.
-        """
-        ...
+__all__ = [
+    "ActionKind",
+    "Attachment",
+    "Citation",
+    "Controls",
+    "Incoming",
+    "MessageRecord",
+    "Rating",
+    "Reaction",
+    "ThreadRecord",
+    "Usage",
+]

@@ -11,7 +11,7 @@ case nothing goes to Dify's chat.
 
 Voice out: :func:`spoken_answer` returns the answer as MP3, from the stream's
 ``tts_message`` pieces when the app sent them, else from ``/text-to-audio``.
-Sinks that can show audio implement :class:`AudioSink`.
+Sinks that can show audio implement :class:`~dify_bridge.core.ports.AudioSink`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import av
 import av.error
@@ -32,7 +32,7 @@ import av.error
 from dify_bridge.core.types import Attachment
 from dify_bridge.dify.apps import DifyApp
 from dify_bridge.downloads import MAX_DOWNLOAD_BYTES, MB
-from dify_bridge.errors import DifyError, FileTooLarge
+from dify_bridge.errors import DifyError, FileTooLarge, SinkError
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ async def transcribe(
     except FileTooLarge as exc:
         log.info("%s is too large to transcribe: %s", attachment.name, exc)
         return too_large
-    except Exception as exc:
+    except SinkError as exc:
         log.warning("download of %s failed: %s", attachment.name, exc)
         return Transcript(notice=FAILED_NOTICE)
     if len(data) > limit:
@@ -194,15 +194,6 @@ async def transcribe(
         return Transcript(notice=FAILED_NOTICE)
     text = " ".join(text.split())
     return Transcript(text=text) if text else Transcript(notice=EMPTY_NOTICE)
-
-
-@runtime_checkable
-class AudioSink(Protocol):
-    """A :class:`~dify_bridge.models.ReplySink` that can also show an audio file."""
-
-    async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
-        """Post ``data`` as a playable file under the answer; return its message key."""
-        ...
 
 
 def wants_voice(mode: str, parameters: Mapping[str, Any]) -> bool:
@@ -245,7 +236,6 @@ async def spoken_answer(
 
 __all__ = [
     "MAX_AUDIO_BYTES",
-    "AudioSink",
     "SilentAudio",
     "Transcript",
     "UnsupportedAudio",

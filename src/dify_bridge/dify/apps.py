@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dify_bridge.core.types import Incoming
 from dify_bridge.dify.client import DifyClient
 from dify_bridge.errors import DifyError
 
@@ -59,20 +58,14 @@ class DifyApp:
                 memo.fetched_at = time.monotonic()
         return memo.parameters
 
-    def inputs_for(self, incoming: Incoming) -> dict[str, Any]:
-        """The app's inputs with ``{user_name}``-style placeholders filled for this turn."""
-        values = {
-            "user_name": incoming.user_name,
-            "user_id": incoming.user_id,
-            "channel_name": incoming.channel_name,
-            "thread_url": incoming.thread_url,
-            "platform": incoming.platform,
-        }
+    def inputs_for(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """The app's inputs with ``{user_name}``-style placeholders filled from ``values``
+        (one per name in :data:`PLACEHOLDERS`; a missing one becomes empty)."""
         filled: dict[str, Any] = {}
         for key, value in self.inputs.items():
             if isinstance(value, str):
                 # one pass, so a user name that looks like a placeholder stays as it is
-                value = _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
+                value = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), value)
             filled[key] = value
         return filled
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
-from dify_bridge.core.types import Rating
 from dify_bridge.dify.events import StreamEvent, ends_answer, parse_event
+from dify_bridge.dify.types import Rating
 from dify_bridge.downloads import (
     MAX_DOWNLOAD_BYTES,
     check_declared,

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from dify_bridge.core.types import Citation, Usage
+from dify_bridge.dify.types import Citation, Usage
 from dify_bridge.errors import StreamFailed
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import httpx
 
 from dify_bridge.adapters import Adapter
 from dify_bridge.config import Settings
-from dify_bridge.core.bridge import Bridge, BridgeOptions
+from dify_bridge.core import Bridge, BridgeOptions
 from dify_bridge.dify.apps import DEFAULT_APP, AppDirectory, DifyApp
 from dify_bridge.dify.client import DifyClient, make_http_client
 from dify_bridge.errors import ConfigError

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from dify_bridge.core.types import MessageRecord, ThreadRecord
+from dify_bridge.store.records import MessageRecord, ThreadRecord
 
 __all__ = ["EVENT_TTL_SECONDS", "Store", "redact_url"]
 

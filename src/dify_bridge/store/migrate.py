@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import ConfigError, StoreError
 from dify_bridge.store import open_store
 from dify_bridge.store.base import Store
+from dify_bridge.store.records import MessageRecord, ThreadRecord
 
 __all__ = ["CopyReport", "copy_store"]
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.records import MessageRecord, ThreadRecord
 from dify_bridge.store.schema import channel_of
 
 __all__ = ["LOCK_POOL_SIZE", "POOL_SIZE", "PostgresStore"]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from dify_bridge.core.keys import ThreadKey
+from dify_bridge.keys import ThreadKey
 
 __all__ = [
     "COLUMN_TYPES",

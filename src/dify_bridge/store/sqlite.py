@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from dify_bridge.core.types import MessageRecord, ThreadRecord
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS
+from dify_bridge.store.records import MessageRecord, ThreadRecord
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
 

@@ -1,0 +1,33 @@
+"""Small bounded memories for what a process may forget (the store remembers the rest)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["BoundedSet"]
+
+T = TypeVar("T", bound=Hashable)
+
+DEFAULT_SIZE = 10_000
+
+
+class BoundedSet(Generic[T]):
+    """A set that forgets its oldest entries beyond ``size`` (instead of clearing at once)."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self._items: OrderedDict[T, None] = OrderedDict()
+        self._size = size
+
+    def add(self, item: T) -> None:
+        self._items[item] = None
+        self._items.move_to_end(item)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,106 @@
+"""Every sentence the bridge shows users, in one place (Markdown; adapters render it).
+
+Platform adapters add only what is theirs alone (button labels, a Slack
+sign-in hint); everything a user reads about an answer, a failure or a
+command comes from here, so Slack, Discord and the console say the same.
+"""
+
+from __future__ import annotations
+
+from dify_bridge.errors import (
+    AuthFailed,
+    ConversationNotFound,
+    DifyError,
+    DifyUnavailable,
+    InvalidRequest,
+    MessageNotFound,
+    RateLimited,
+    StreamCutOff,
+    StreamFailed,
+)
+
+__all__ = [
+    "CUT_NOTICE",
+    "CUT_OFF",
+    "EMPTY_ANSWER",
+    "EMPTY_MESSAGE",
+    "FEEDBACK_THANKS",
+    "INTERRUPTED",
+    "LOST_CONTEXT",
+    "NEW_IN_CHANNEL",
+    "NEW_IN_PRIVATE",
+    "NOT_HERE",
+    "PAUSED",
+    "STOPPED",
+    "UNEXPECTED",
+    "asked_line",
+    "for_error",
+    "help_text",
+    "too_long",
+]
+
+LOST_CONTEXT = "_(The earlier conversation was no longer available, so this starts a new one.)_"
+EMPTY_MESSAGE = "Hi! Ask me anything in this thread and I will answer here."
+EMPTY_ANSWER = "_(The assistant returned an empty answer.)_"
+INTERRUPTED = "_(Interrupted: the bridge is restarting. Please ask again in a moment.)_"
+UNEXPECTED = "Something went wrong on our side while answering. Please try again."
+STOPPED = "_(Stopped.)_"
+PAUSED = "_(The workflow is now waiting for someone's input, which this bot cannot show here yet.)_"
+"""A chatflow paused at a Human Input node. Never "ask again": that would run it twice."""
+CUT_OFF = "The answer was cut off before it was complete. Please ask again."
+"""Under the part of an answer that arrived when Dify's stream ended early (after ⚠️)."""
+CUT_NOTICE = "\n\n_(The answer was too long and has been cut here.)_"
+FEEDBACK_THANKS = "Thanks, your feedback was sent."
+NOT_HERE = "I am not set up to answer here."
+
+NEW_IN_PRIVATE = "Starting fresh: your next message here begins a new conversation."
+NEW_IN_CHANNEL = (
+    "Each thread is its own conversation, so your next mention of me in this channel "
+    "starts a fresh one in a new thread. Replies inside an existing thread continue "
+    "that thread's conversation."
+)
+
+_BY_ERROR: tuple[tuple[type[DifyError], str], ...] = (
+    (StreamCutOff, CUT_OFF),
+    (
+        AuthFailed,
+        "The assistant is not reachable with its current key. An admin needs to check it.",
+    ),
+    (ConversationNotFound, "This conversation no longer exists on the assistant's side."),
+    (MessageNotFound, "That answer is no longer known to the assistant."),
+    (RateLimited, "The assistant is busy right now. Please try again in a minute."),
+    (InvalidRequest, "The assistant rejected this message."),
+    (DifyUnavailable, "The assistant is unavailable right now. Please try again in a moment."),
+    (StreamFailed, "The assistant ran into an error while answering."),
+)
+
+
+def for_error(exc: DifyError) -> str:
+    """The one line a user reads when Dify failed in the way ``exc`` says."""
+    for kind, sentence in _BY_ERROR:  # most specific first (StreamCutOff is a DifyUnavailable)
+        if isinstance(exc, kind):
+            return sentence
+    return "The assistant could not answer this time. Please try again."
+
+
+def too_long(length: int, limit: int) -> str:
+    return (
+        f"Your message is {length:,} characters long; the assistant takes at most "
+        f"{limit:,}. Please shorten it or split it into parts."
+    )
+
+
+def asked_line(speaker: str, question: str) -> str:
+    """Shown in the thread when someone clicks a suggested question (Markdown)."""
+    return f"💬 **{speaker or 'Someone'}** asked: {question}"
+
+
+def help_text(command: str) -> str:
+    """What the commands do; ``command`` is how this platform spells them (``/dify ``, ``/``)."""
+    return (
+        f"**{command.strip() or '/'}** talks to the assistant:\n"
+        f"• `{command}new`: start a fresh conversation\n"
+        f"• `{command}status`: which assistant and conversation are in use\n"
+        f"• `{command}help`: this message\n"
+        "Mention me in a channel to ask a question; I answer in a thread."
+    )

@@ -1,0 +1,96 @@
+"""What the engine needs from a platform: a place to show an answer, and a running adapter.
+
+An adapter implements :class:`ReplySink` once per answer. The writer lays the
+answer out from the sink's :class:`SinkLimits` (which text goes into which
+message, and into which block of a message); a sink only renders one
+:class:`Message` and performs the platform call. Every platform failure a
+sink sees leaves it as :class:`~dify_bridge.errors.SinkError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core.types import Controls
+
+__all__ = ["Adapter", "AudioSink", "Message", "ReplySink", "SinkLimits"]
+
+
+@dataclass(frozen=True)
+class SinkLimits:
+    """How much one platform message may hold, and how often one answer may be edited."""
+
+    message_chars: int
+    """Longest rendered text of one message."""
+    block_chars: int | None = None
+    """Longest piece a message is shown in (Slack's section blocks); None: one piece."""
+    edit_interval: float = 1.0
+    """Seconds between two edits of one answer."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of an answer as the writer laid it out (already rendered)."""
+
+    text: str
+    """The whole text of the message, at most ``message_chars``."""
+    blocks: tuple[str, ...]
+    """The same text cut into pieces of at most ``block_chars`` (code fences kept whole)."""
+    controls: Controls | None = None
+    """Buttons under the message; None: no buttons (an edit takes earlier ones off)."""
+
+
+class ReplySink(Protocol):
+    """Where one answer is shown. Implemented by each adapter; raises only ``SinkError``."""
+
+    limits: SinkLimits
+
+    edit_budget: EditBudget | None
+    """A budget shared with other answers (e.g. one Slack workspace), or None."""
+
+    def render(self, markdown: str) -> str:
+        """Turn Dify's Markdown into the platform's text format."""
+        ...
+
+    async def show_thinking(self) -> None:
+        """Show that an answer is coming (typing indicator, reaction...)."""
+        ...
+
+    async def clear_thinking(self) -> None:
+        """Remove what :meth:`show_thinking` showed, if anything remains."""
+        ...
+
+    async def post(self, message: Message) -> str:
+        """Post a new message in the thread; return its message key."""
+        ...
+
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        """Replace a message posted by :meth:`post`.
+
+        ``final`` is True for the last edit of the answer: it must not be
+        dropped, only delayed.
+        """
+        ...
+
+
+@runtime_checkable
+class AudioSink(Protocol):
+    """A sink that can also share a spoken answer (an audio file) in the thread."""
+
+    async def post_audio(self, name: str, data: bytes, mime_type: str) -> str: ...
+
+
+class Adapter(Protocol):
+    """A running connection to one platform."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Connect and begin taking events; return once ready."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking new events and close connections."""
+        ...

@@ -1,0 +1,141 @@
+"""Reads one Dify answer stream into a :class:`TurnResult`, showing it as it grows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from dify_bridge.core.presentation import thought_status
+from dify_bridge.core.types import Citation, Controls, ThreadRecord
+from dify_bridge.core.writer import ReplyWriter
+from dify_bridge.dify.apps import DifyApp
+from dify_bridge.dify.events import (
+    AgentThought,
+    AnswerDelta,
+    AnswerReplaced,
+    FileProduced,
+    HumanInputRequired,
+    MessageEnded,
+    StreamEvent,
+    TtsAudio,
+    pauses_answer,
+)
+
+__all__ = ["AnswerStream", "TurnResult"]
+
+
+@dataclass
+class TurnResult:
+    text: str = ""
+    conversation_id: str = ""
+    message_id: str = ""
+    task_id: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    files: list[FileProduced] = field(default_factory=list)
+    speech: list[str] = field(default_factory=list)
+    """Base64 ``tts_message`` pieces, when the app streams its spoken answer."""
+    first_chunk_at: float | None = None
+    paused: bool = False
+    """The chatflow waits for a person (``human_input_required`` / ``workflow_paused``)."""
+    human_input: HumanInputRequired | None = None
+    """The form Dify asked a person to fill in, when it sent one."""
+
+
+SaveThread = Callable[[ThreadRecord], Coroutine[Any, Any, None]]
+
+
+class AnswerStream:
+    """One chat request: its events go into ``result`` and, as text, into ``writer``."""
+
+    def __init__(
+        self,
+        *,
+        app: DifyApp,
+        thread_key: str,
+        dify_user: str,
+        writer: ReplyWriter,
+        result: TurnResult,
+        save_thread: SaveThread,
+        controls: Controls | None,
+    ) -> None:
+        self._app = app
+        self._thread_key = thread_key
+        self._user = dify_user
+        self._writer = writer
+        self._result = result
+        self._save_thread = save_thread
+        self._controls = controls
+        self.prefix = ""
+        """Shown before the answer (e.g. the lost-context line after a 404)."""
+        self.stopping: Callable[[], Awaitable[bool]] | None = None
+        """Asked before each event: True leaves the stream (a user's Stop)."""
+
+    async def run(
+        self, query: str, conversation_id: str | None, files: list[dict[str, Any]], inputs: Any
+    ) -> None:
+        events = self._app.client.stream_chat(
+            query=query,
+            user=self._user,
+            conversation_id=conversation_id,
+            inputs=inputs,
+            files=files,
+        )
+        saving: list[asyncio.Task[None]] = []
+        try:
+            async with contextlib.aclosing(events):  # a stop leaves the stream: close it now
+                await self._read(events, conversation_id, saving)
+        finally:
+            for task in saving:  # the mapping is confirmed before the turn ends
+                await task
+
+    async def _read(
+        self,
+        events: AsyncIterator[StreamEvent],
+        mapped: str | None,
+        saving: list[asyncio.Task[None]],
+    ) -> None:
+        result = self._result
+        status = ""
+        started = time.monotonic()
+        async for event in events:
+            if event.conversation_id and event.conversation_id != mapped:
+                mapped = result.conversation_id = event.conversation_id
+                # stored at once, so a crash mid-answer still keeps the conversation;
+                # alongside the first words, not before them
+                record = ThreadRecord(self._thread_key, mapped, self._user, self._app.name)
+                saving.append(asyncio.create_task(self._save_thread(record)))
+            result.message_id = event.message_id or result.message_id
+            result.task_id = event.task_id or result.task_id
+            if self.stopping is not None and await self.stopping():
+                break
+            if isinstance(event, AnswerDelta):
+                result.text += event.text
+                status = ""
+                if result.first_chunk_at is None:
+                    result.first_chunk_at = time.monotonic() - started
+            elif isinstance(event, AnswerReplaced):
+                result.text = event.text
+            elif isinstance(event, AgentThought):
+                status = thought_status(event) or status
+            else:
+                self._note(event)
+                continue
+            self._writer.update(self.prefix + result.text, status=status, controls=self._controls)
+
+    def _note(self, event: StreamEvent) -> None:
+        """Events that add to the answer without changing its text."""
+        result = self._result
+        if isinstance(event, FileProduced):
+            result.files.append(event)
+        elif isinstance(event, MessageEnded):
+            result.citations = list(event.citations)
+        elif isinstance(event, TtsAudio):
+            result.speech.append(event.audio)
+        elif pauses_answer(event):
+            result.paused = True
+            if isinstance(event, HumanInputRequired):
+                result.human_input = event
