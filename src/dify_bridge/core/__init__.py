@@ -7,6 +7,7 @@ the facade.
 """
 
 from dify_bridge.core import notices
+from dify_bridge.core.access import AccessPolicy
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
 from dify_bridge.core.memory import BoundedSet
@@ -25,6 +26,7 @@ from dify_bridge.errors import FileTooLarge, SinkError
 from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
 
 __all__ = [
+    "AccessPolicy",
     "ActionKind",
     "Adapter",
     "Attachment",
