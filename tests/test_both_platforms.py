@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dify_bridge.adapters.slack.app import SlackAdapter
 from dify_bridge.demo.fake_dify import FakeDify
-from dify_bridge.ops.runtime import platform_adapters
+from dify_bridge.launch import platform_adapters
 
 from .fakes.discord import FakeDiscord
 from .fakes.slack import FakeSlack

@@ -8,12 +8,21 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dify_bridge import __version__
 from dify_bridge.config import Settings, load_environment, parse_settings
+from dify_bridge.demo.fake_dify import FakeDify
+from dify_bridge.dify.client import make_http_client
+from dify_bridge.dify.preflight import preflight
 from dify_bridge.errors import BridgeError, ConfigError
+from dify_bridge.launch import platform_adapters, run_console
+from dify_bridge.ops.checks import run_checks
 from dify_bridge.ops.logs import configure_logging
+from dify_bridge.ops.runtime import build_apps, open_runtime, serve
+from dify_bridge.store import redact_url
+from dify_bridge.store.migrate import copy_store
 
 log = logging.getLogger("dify_bridge")
 
@@ -88,9 +97,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(source: str, target: str) -> int:
-    from dify_bridge.store import redact_url
-    from dify_bridge.store.migrate import copy_store
-
     configure_logging("WARNING", secrets=[])
     report = asyncio.run(copy_store(source, target))
     print(f"{redact_url(source)} → {redact_url(target)}: {report.line()}")
@@ -115,16 +121,9 @@ def _log_level(env: dict[str, str], settings: Settings, *, console: bool, offlin
 
 
 async def _run(settings: Settings, *, command: str, offline: bool) -> int:
-    from dataclasses import replace
-
-    from dify_bridge.dify.preflight import preflight
-    from dify_bridge.ops.runtime import open_runtime, platform_adapters, run_console, serve
-
     fake = None
     scratch = None
     if offline:
-        from dify_bridge.demo.fake_dify import FakeDify
-
         fake = FakeDify(api_keys=(DEMO_KEY,), chunk_delay=0.04)
         url = await fake.start()
         # the fake forgets its conversations on exit, so the demo's store does too
@@ -169,10 +168,6 @@ def _banner(settings: Settings, offline: bool) -> str:
 
 
 async def _check(settings: Settings) -> int:
-    from dify_bridge.dify.client import make_http_client
-    from dify_bridge.ops.checks import run_checks
-    from dify_bridge.ops.runtime import build_apps
-
     async with make_http_client(connect_timeout=settings.dify.connect_timeout) as http:
         results = await run_checks(settings, build_apps(settings, http), http)
     for result in results:

@@ -140,7 +140,7 @@ async def test_the_bot_runs_from_the_environment_like_dify_bridge_run(
     server: Server,
 ) -> None:
     """DISCORD_API_URL / DISCORD_GATEWAY_URL alone point the whole bot at the fake."""
-    from dify_bridge.ops.runtime import platform_adapters
+    from dify_bridge.launch import platform_adapters
 
     server.dify.script("Configured by environment.")
     async with running_bridge(server.dify.url, server.db_path, **server.discord.env()) as rt:

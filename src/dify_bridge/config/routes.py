@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from dify_bridge.config import Secret
+from dify_bridge.config.secret import Secret
 from dify_bridge.dify.apps import DEFAULT_APP
 from dify_bridge.errors import ConfigError
 

@@ -10,7 +10,7 @@ from dify_bridge.config import Settings
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.dify.preflight import problems_of, profile
 from dify_bridge.errors import BridgeError, DifyError
-from dify_bridge.store import redact_url
+from dify_bridge.store import open_store, redact_url
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,23 @@ async def check_dify(apps: AppDirectory) -> list[CheckResult]:
     return results
 
 
-async def check_slack(settings: Settings) -> CheckResult | None:
+async def check_slack(settings: Settings, http: httpx.AsyncClient) -> CheckResult | None:
+    """``auth.test`` with the bot token, over plain HTTP: the check needs no Slack SDK."""
     if settings.slack is None:
         return None
-    from slack_sdk.errors import SlackApiError
-    from slack_sdk.web.async_client import AsyncWebClient
-
     slack = settings.slack
-    client = AsyncWebClient(token=slack.bot_token.value, base_url=slack.api_url, timeout=15)
     mode = "Socket Mode" if slack.socket_mode else f"HTTP mode on {slack.host}:{slack.port}"
     try:
-        auth = await client.auth_test()
-    except SlackApiError as exc:
-        return CheckResult("slack", False, f"auth.test failed: {exc.response.get('error')}")
-    except Exception as exc:
+        response = await http.post(
+            f"{slack.api_url}auth.test",
+            headers={"Authorization": f"Bearer {slack.bot_token.value}"},
+        )
+        auth = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
         return CheckResult("slack", False, f"cannot reach {slack.api_url}: {type(exc).__name__}")
+    if not isinstance(auth, dict) or not auth.get("ok"):
+        error = auth.get("error") if isinstance(auth, dict) else f"HTTP {response.status_code}"
+        return CheckResult("slack", False, f"auth.test failed: {error}")
     return CheckResult(
         "slack", True, f"bot {auth.get('user')!r} in workspace {auth.get('team')!r} ({mode})"
     )
@@ -87,8 +89,6 @@ async def check_discord(settings: Settings, http: httpx.AsyncClient) -> CheckRes
 
 async def check_store(settings: Settings) -> CheckResult:
     """Open (creating or upgrading) and close the store ``DATABASE_URL`` names."""
-    from dify_bridge.store import open_store
-
     try:
         store = await open_store(settings.database_url)
     except BridgeError as exc:
@@ -102,7 +102,7 @@ async def run_checks(
 ) -> list[CheckResult]:
     results = await check_dify(apps)
     results.append(await check_store(settings))
-    for extra in (await check_slack(settings), await check_discord(settings, http)):
+    for extra in (await check_slack(settings, http), await check_discord(settings, http)):
         if extra is not None:
             results.append(extra)
     return results

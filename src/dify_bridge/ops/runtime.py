@@ -1,4 +1,7 @@
-"""Assembles the bridge from settings and runs its adapters until told to stop."""
+"""Assembles the engine from settings and runs adapters until told to stop.
+
+Which adapters run is the launcher's choice (:mod:`dify_bridge.launch`); the
+engine never imports a platform."""
 
 from __future__ import annotations
 
@@ -8,13 +11,11 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TextIO
 
 import httpx
 
-from dify_bridge.adapters import Adapter
 from dify_bridge.config import Settings
-from dify_bridge.core import Bridge, BridgeOptions
+from dify_bridge.core import Adapter, Bridge, BridgeOptions
 from dify_bridge.dify.apps import DEFAULT_APP, AppDirectory, DifyApp
 from dify_bridge.dify.client import DifyClient, make_http_client
 from dify_bridge.errors import ConfigError
@@ -88,25 +89,6 @@ def _quiet_speakers(settings: Settings) -> frozenset[str]:
     return frozenset(quiet)
 
 
-def platform_adapters(runtime: Runtime) -> list[Adapter]:
-    """One adapter per platform whose credentials are set."""
-    adapters: list[Adapter] = []
-    settings = runtime.settings
-    if settings.slack is not None:
-        from dify_bridge.adapters.slack.app import SlackAdapter
-
-        adapters.append(SlackAdapter(settings.slack, runtime.bridge))
-    if settings.discord is not None:
-        from dify_bridge.adapters.discord.adapter import DiscordAdapter
-
-        adapters.append(DiscordAdapter(settings.discord, runtime.bridge))
-    if settings.metrics_port is not None:
-        from dify_bridge.ops.http import OpsServer
-
-        adapters.append(OpsServer(runtime.bridge.metrics, settings.host, settings.metrics_port))
-    return adapters
-
-
 async def serve(
     runtime: Runtime, adapters: list[Adapter], *, until: asyncio.Event | None = None
 ) -> None:
@@ -135,16 +117,3 @@ async def serve(
                 log.warning("%s adapter did not stop cleanly: %s", adapter.name, exc)
         for sig in handled:
             loop.remove_signal_handler(sig)
-
-
-async def run_console(
-    runtime: Runtime, *, banner: str = "", source: TextIO | None = None, out: TextIO | None = None
-) -> None:
-    """The terminal as the platform, until end of input, /quit or a signal."""
-    from dify_bridge.adapters.console import ConsoleAdapter
-
-    done = asyncio.Event()
-    console = ConsoleAdapter(
-        runtime.bridge, source=source, out=out, banner=banner, on_exit=done.set
-    )
-    await serve(runtime, [console], until=done)

@@ -1,0 +1,304 @@
+"""Settings, parsed once from the environment (and ``.env``) into typed values.
+
+Every problem stops the start with :class:`ConfigError`, which names the
+variable. Secrets are wrapped in :class:`Secret` so no repr, log line or
+error message can show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from dify_bridge.config.routes import Route, load_routes
+from dify_bridge.config.secret import Secret
+from dify_bridge.errors import ConfigError
+
+DEFAULT_DIFY_API_URL = "https://api.dify.ai/v1"
+DEFAULT_DATABASE_URL = "sqlite:///dify-bridge.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DifySettings:
+    api_url: str
+    api_key: Secret
+    inputs: dict[str, Any] = field(default_factory=dict)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    """A stream with no bytes (pings count) for this long is abandoned."""
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: Secret
+    app_token: Secret
+    signing_secret: Secret
+    api_url: str = DEFAULT_SLACK_API_URL
+    host: str = "0.0.0.0"
+    port: int = 3000
+    allowed_channels: frozenset[str] = frozenset()
+    allowed_users: frozenset[str] = frozenset()
+    speaker_names: bool = True
+    edits_per_minute: float = 45.0
+    """Workspace-wide budget of ``chat.update`` calls, below Slack's Tier 3 (~50)."""
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.app_token)
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    bot_token: Secret
+    api_url: str = DEFAULT_DISCORD_API_URL
+    gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    allowed_guilds: frozenset[str] = frozenset()
+    allowed_channels: frozenset[str] = frozenset()
+    allowed_roles: frozenset[str] = frozenset()
+    speaker_names: bool = True
+    reaction_hints: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    dify: DifySettings
+    database_url: str = DEFAULT_DATABASE_URL
+    slack: SlackSettings | None = None
+    discord: DiscordSettings | None = None
+    routes_file: str = ""
+    routes: tuple[Route, ...] = ()
+    voice_replies: str = "off"
+    max_download_bytes: int = 100 * MB
+    """``MAX_DOWNLOAD_MB``: the cap above every download's own limit."""
+    max_recording_bytes: int = 15 * MB
+    """``MAX_RECORDING_MB``: the largest recording sent to speech to text (Dify's limit: 15)."""
+    shutdown_grace: float = 20.0
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_query_chars: int = 20_000
+    stop_button: bool = True
+    feedback_buttons: bool = True
+    suggested_questions: bool = True
+    show_citations: bool = True
+    opening_statement: bool = False
+    metrics_port: int | None = None
+    host: str = "0.0.0.0"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every token and key, so logs can mask them."""
+        values = [self.dify.api_key.value, *(r.api_key.value for r in self.routes)]
+        if self.slack is not None:
+            values += [
+                self.slack.bot_token.value,
+                self.slack.app_token.value,
+                self.slack.signing_secret.value,
+            ]
+        if self.discord is not None:
+            values.append(self.discord.bot_token.value)
+        return [v for v in values if v]
+
+    @property
+    def has_platform(self) -> bool:
+        return self.slack is not None or self.discord is not None
+
+
+def load_environment(env_file: str | Path = ".env") -> dict[str, str]:
+    """The process environment on top of ``.env`` (the environment wins)."""
+    merged: dict[str, str] = {}
+    path = Path(env_file)
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def parse_settings(env: Mapping[str, str]) -> Settings:
+    """Validate ``env`` and return typed settings, or raise :class:`ConfigError`."""
+    reader = _Reader(env)
+    dify = DifySettings(
+        api_url=reader.url("DIFY_API_URL", DEFAULT_DIFY_API_URL, schemes=("http", "https")),
+        api_key=reader.secret("DIFY_API_KEY"),
+        inputs=reader.json_object("DIFY_INPUTS"),
+        connect_timeout=reader.number("DIFY_CONNECT_TIMEOUT", 10.0),
+        read_timeout=reader.number("DIFY_READ_TIMEOUT", 60.0),
+    )
+    host, port = reader.text("HOST") or "0.0.0.0", reader.port("PORT", 3000)
+    slack: SlackSettings | None = None
+    slack_names = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+    if any(reader.text(name) for name in slack_names):  # half a set-up is a mistake
+        slack = SlackSettings(
+            bot_token=reader.secret("SLACK_BOT_TOKEN", required=True, prefix="xoxb-"),
+            app_token=reader.secret("SLACK_APP_TOKEN", prefix="xapp-"),
+            signing_secret=reader.secret("SLACK_SIGNING_SECRET"),
+            api_url=reader.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, schemes=("http", "https")),
+            host=host,
+            port=port,
+            allowed_channels=reader.id_set("SLACK_ALLOWED_CHANNELS"),
+            allowed_users=reader.id_set("SLACK_ALLOWED_USERS"),
+            speaker_names=reader.flag("SLACK_SPEAKER_NAMES", True),
+            edits_per_minute=reader.number("SLACK_EDITS_PER_MINUTE", 45.0),
+        )
+        if not slack.app_token and not slack.signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET",
+                "set it (HTTP mode) or SLACK_APP_TOKEN (Socket Mode) next to SLACK_BOT_TOKEN",
+            )
+        if not slack.api_url.endswith("/"):
+            raise ConfigError("SLACK_API_URL", "must end with '/', like https://slack.com/api/")
+    discord: DiscordSettings | None = None
+    if reader.text("DISCORD_BOT_TOKEN"):
+        discord = DiscordSettings(
+            bot_token=reader.secret("DISCORD_BOT_TOKEN", required=True),
+            api_url=reader.url(
+                "DISCORD_API_URL", DEFAULT_DISCORD_API_URL, schemes=("http", "https")
+            ).rstrip("/"),
+            gateway_url=reader.url(
+                "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, schemes=("ws", "wss")
+            ),
+            allowed_guilds=reader.id_set("DISCORD_ALLOWED_GUILDS"),
+            allowed_channels=reader.id_set("DISCORD_ALLOWED_CHANNELS"),
+            allowed_roles=reader.id_set("DISCORD_ALLOWED_ROLES"),
+            speaker_names=reader.flag("DISCORD_SPEAKER_NAMES", True),
+            reaction_hints=reader.flag("DISCORD_REACTION_HINTS", False),
+        )
+    database_url = reader.text("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(
+            "DATABASE_URL", "expected sqlite:///relative.db, sqlite:////abs.db or postgresql://..."
+        )
+    voice = (reader.text("VOICE_REPLIES") or "off").lower()
+    if voice not in ("off", "auto", "always"):
+        raise ConfigError("VOICE_REPLIES", f"expected off, auto or always, got {voice!r}")
+    max_recording_mb = reader.number("MAX_RECORDING_MB", 15.0)
+    if max_recording_mb > 15:
+        raise ConfigError("MAX_RECORDING_MB", "Dify transcribes at most 15 MB")
+    log_level = (reader.text("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL", "expected DEBUG, INFO, WARNING or ERROR")
+    routes_file = reader.text("DIFY_ROUTES_FILE")
+    routes: tuple[Route, ...] = ()
+    if routes_file:
+        routes = tuple(load_routes(routes_file, default_api_url=dify.api_url))
+    return Settings(
+        dify=dify,
+        database_url=database_url,
+        slack=slack,
+        discord=discord,
+        routes_file=routes_file,
+        routes=routes,
+        voice_replies=voice,
+        max_download_bytes=int(reader.number("MAX_DOWNLOAD_MB", 100.0) * MB),
+        max_recording_bytes=int(max_recording_mb * MB),
+        shutdown_grace=reader.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+        log_level=log_level,
+        log_json=reader.flag("LOG_JSON", False),
+        max_query_chars=int(reader.number("MAX_QUERY_CHARS", 20_000)),
+        stop_button=reader.flag("STOP_BUTTON", True),
+        feedback_buttons=reader.flag("FEEDBACK_BUTTONS", True),
+        suggested_questions=reader.flag("SUGGESTED_QUESTIONS", True),
+        show_citations=reader.flag("SHOW_CITATIONS", True),
+        opening_statement=reader.flag("OPENING_STATEMENT", False),
+        metrics_port=reader.port("METRICS_PORT", 0) if reader.text("METRICS_PORT") else None,
+        host=host,
+    )
+
+
+class _Reader:
+    """Typed access to raw variables; every failure names its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str) -> str:
+        return self._env.get(name, "").strip()
+
+    def secret(self, name: str, *, required: bool = False, prefix: str = "") -> Secret:
+        value = self.text(name)
+        if required and not value:
+            raise ConfigError(name, "is required")
+        if value and any(ch.isspace() for ch in value):
+            raise ConfigError(name, "contains whitespace; paste the token exactly")
+        if value and prefix and not value.startswith(prefix):
+            raise ConfigError(name, f"should start with {prefix!r}")
+        return Secret(value)
+
+    def url(self, name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+        value = self.text(name) or default
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not parsed.netloc:
+            raise ConfigError(name, f"expected a {' or '.join(schemes)} URL, got {value!r}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self.text(name)
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(name, f"expected a number, got {value!r}") from None
+        if number <= 0:
+            raise ConfigError(name, "must be greater than 0")
+        return number
+
+    def port(self, name: str, default: int) -> int:
+        value = self.text(name)
+        if not value:
+            return default
+        if not value.isdigit() or not 0 <= int(value) <= 65535:
+            raise ConfigError(name, f"expected a port number 0-65535, got {value!r}")
+        return int(value)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name).lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected true or false, got {value!r}")
+
+    def id_set(self, name: str) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.text(name).split(",") if part.strip())
+
+    def json_object(self, name: str) -> dict[str, Any]:
+        value = self.text(name)
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                name, f"is not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(name, 'must be a JSON object like {"department": "sales"}')
+        return parsed
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_DIFY_API_URL",
+    "DEFAULT_DISCORD_API_URL",
+    "DEFAULT_DISCORD_GATEWAY_URL",
+    "DEFAULT_SLACK_API_URL",
+    "DifySettings",
+    "DiscordSettings",
+    "Settings",
+    "SlackSettings",
+    "load_environment",
+    "parse_settings",
+]
