@@ -22,10 +22,12 @@ from dify_bridge.core import (
     EditBudget,
     Incoming,
     Message,
+    MessageKey,
     Rating,
     Reaction,
     SinkError,
     SinkLimits,
+    ThreadKey,
 )
 from dify_bridge.errors import DifyError, StoreError
 
@@ -44,9 +46,9 @@ class ConsoleSink:
     limits = SinkLimits(message_chars=4000, edit_interval=0.05)
     edit_budget: EditBudget | None = None
 
-    def __init__(self, out: TextIO, thread_key: str, counter: itertools.count[int]) -> None:
+    def __init__(self, out: TextIO, thread: ThreadKey, counter: itertools.count[int]) -> None:
         self._out = out
-        self._thread_key = thread_key
+        self._thread = thread
         self._counter = counter
         self._shown: dict[str, str] = {}
         self._last_key = ""
@@ -67,7 +69,7 @@ class ConsoleSink:
 
     async def post(self, message: Message) -> str:
         text = message.text
-        key = f"console:{self._thread_key}:{next(self._counter)}"
+        key = str(MessageKey.console(self._thread, next(self._counter)))
         lead = "\r" if self._thinking else ""
         self._thinking = False
         self._write(lead + ("bot> " if not self.keys else "\nbot> (continued) ") + text)
@@ -125,7 +127,7 @@ class ConsoleAdapter:
 
     @property
     def thread_key(self) -> str:
-        return f"console:local:{self._thread_number}"
+        return str(ThreadKey.console(self._thread_number))
 
     async def start(self) -> None:
         if self._banner:
@@ -185,7 +187,7 @@ class ConsoleAdapter:
             self._print(f"you> {line}")
         elif line.startswith("/"):
             return await self._command(line.split()[0].lower())
-        sink = ConsoleSink(self._out, self.thread_key, self._message_ids)
+        sink = ConsoleSink(self._out, ThreadKey.console(self._thread_number), self._message_ids)
         incoming = Incoming(
             platform="console",
             thread_key=self.thread_key,
@@ -221,12 +223,7 @@ class ConsoleAdapter:
             self._print("(no answer to rate yet)")
             return
         # only a complete answer is recorded as Dify's message (as for reactions elsewhere)
-        try:
-            record = await self._bridge.store.get_message(self._last_answer[-1])
-        except StoreError as exc:
-            self._print(f"(could not look the answer up: {exc})")
-            return
-        if record is None:
+        if not await self._bridge.is_answer(self._last_answer[-1]):
             self._print("(the last answer was not complete, so it cannot be rated)")
             return
         rating = {"/like": Rating.LIKE, "/dislike": Rating.DISLIKE}.get(command)
@@ -234,18 +231,16 @@ class ConsoleAdapter:
         self._print(f"(sent {rating.value if rating else 'revoke'} to Dify for the last answer)")
 
     async def _forget(self) -> None:
-        record = await self._bridge.store.get_thread(self.thread_key)
-        if record is None or not record.conversation_id:
-            self._print("(this thread has no conversation yet)")
-            return
-        app = self._bridge.apps.get(record.app)
         try:
-            await app.client.delete_conversation(record.conversation_id, user=record.dify_user)
-        except DifyError as exc:
+            deleted = await self._bridge.delete_conversation(self.thread_key)
+        except (DifyError, StoreError) as exc:
             self._print(f"(could not delete the conversation: {exc})")
             return
+        if not deleted:
+            self._print("(this thread has no conversation yet)")
+            return
         self._print(
-            f"(conversation {record.conversation_id} deleted on the Dify side; "
+            f"(conversation {deleted} deleted on the Dify side; "
             "your next message shows the recovery)"
         )
 

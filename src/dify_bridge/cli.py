@@ -173,3 +173,10 @@ async def _check(settings: Settings) -> int:
     for result in results:
         print(result.line())
     return 0 if all(r.ok for r in results) else 1
+
+
+__all__ = [
+    "DEMO_KEY",
+    "build_parser",
+    "main",
+]

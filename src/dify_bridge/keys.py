@@ -8,7 +8,7 @@ data: changing one orphans conversations. ``tests/test_keys.py`` pins them.
   (a DM's top level), ``discord:{guild_id}:{channel_id}``,
   ``discord:dm:{channel_id}``, ``console:local:{n}``
 - message the bot posted: ``slack:{team}:{channel}:{ts}``,
-  ``discord:{channel_id}:{message_id}``, ``console:{thread}:{n}``
+  ``discord:{channel_id}:{message_id}``, ``console:console:local:{n}:{m}``
 - route scope: ``slack:{channel or team}``, ``discord:{channel}``,
   ``discord:guild:{guild}`` (the keys of ``DIFY_ROUTES_FILE``)
 """
@@ -92,7 +92,8 @@ class MessageKey:
 
     @classmethod
     def console(cls, thread: ThreadKey, number: int) -> MessageKey:
-        return cls("console", (*thread.parts, str(number)))
+        """``console:{thread key}:{n}`` (the thread key keeps its own ``console:``)."""
+        return cls("console", (*str(thread).split(_SEPARATOR), str(number)))
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,11 @@ def parse_routes(document: dict[str, Any], *, source: str, default_api_url: str)
             raise ConfigError(VARIABLE, f"{where}: routes nothing (no channels, teams or guilds)")
         routes.append(Route(name, api_url, Secret(api_key.strip()), dict(inputs), tuple(scopes)))
     return routes
+
+
+__all__ = [
+    "VARIABLE",
+    "Route",
+    "load_routes",
+    "parse_routes",
+]

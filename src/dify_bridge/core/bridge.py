@@ -123,30 +123,54 @@ class Bridge:
             log.info("already handled %s; skipping the redelivery", keys[0])
         return first_time
 
-    async def handle_reaction(self, reaction: Reaction) -> None:
-        """Send a like, dislike or revoke for the answer the reacted message belongs to."""
+    async def is_answer(self, message_key: str) -> bool:
+        """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""
+        try:
+            return await self.store.get_message(message_key) is not None
+        except StoreError as exc:
+            log.error("cannot look up %s: %s", message_key, exc)
+            return False
+
+    async def handle_reaction(self, reaction: Reaction) -> bool:
+        """Send a like, dislike or revoke for the answer the reacted message belongs to.
+
+        True once Dify took it; False for a message that is no answer, or a refusal.
+        """
         try:
             record = await self.store.get_message(reaction.message_key)
         except StoreError as exc:
             log.error("feedback lost: %s", exc)
-            return
+            return False
         if record is None:
             log.debug("reaction on %s, which is not an answer; ignored", reaction.message_key)
-            return
+            return False
         app = self.apps.get(record.app)
         rating = reaction.rating.value if reaction.rating else "revoke"
+        message_id = record.dify_message_id
         try:
-            await app.client.send_feedback(
-                record.dify_message_id, reaction.rating, user=record.dify_user
-            )
+            await app.client.send_feedback(message_id, reaction.rating, user=record.dify_user)
         except MessageNotFound:
-            log.warning(
-                "Dify no longer knows message %s; %s not sent", record.dify_message_id, rating
-            )
+            log.warning("Dify no longer knows message %s; %s not sent", message_id, rating)
+            return False
         except DifyError as exc:
-            log.error("could not send %s for message %s: %s", rating, record.dify_message_id, exc)
-        else:
-            log.info("feedback %s sent for message %s", rating, record.dify_message_id)
+            log.error("could not send %s for message %s: %s", rating, message_id, exc)
+            return False
+        log.info("feedback %s sent for message %s", rating, message_id)
+        return True
+
+    async def delete_conversation(self, thread_key: str) -> str:
+        """Delete the thread's conversation on Dify's side (the console's ``/forget``).
+
+        The mapping stays, so the next message shows the lost-conversation recovery.
+        Returns the conversation id, or "" when the thread has none yet.
+        Raises :class:`DifyError` when Dify refuses.
+        """
+        record = await self.store.get_thread(thread_key)
+        if record is None or not record.conversation_id:
+            return ""
+        app = self.apps.get(record.app)
+        await app.client.delete_conversation(record.conversation_id, user=record.dify_user)
+        return record.conversation_id
 
     async def claim_click(self, message_key: str, value: str, user_id: str) -> bool:
         """True the first time ``user_id`` clicks ``value`` on ``message_key`` (any replica)."""

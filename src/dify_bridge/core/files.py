@@ -168,3 +168,12 @@ async def upload_attachments(
             }
         )
     return files, refused
+
+
+__all__ = [
+    "EXTENSIONS",
+    "FileRules",
+    "file_type",
+    "too_large",
+    "upload_attachments",
+]

@@ -80,3 +80,8 @@ class EditBudget:
             self._tokens -= 1
             self.granted += 1
             future.set_result(None)
+
+
+__all__ = [
+    "EditBudget",
+]

@@ -38,3 +38,10 @@ def format_files(files: list[FileProduced], api_url: str) -> str:
         label = produced.file_type or "file"
         lines.append(f"📎 [{label} {number}]({url})")
     return "\n".join(lines)
+
+
+__all__ = [
+    "format_citations",
+    "format_files",
+    "thought_status",
+]

@@ -71,3 +71,11 @@ def _open_fence_after(body: str, fence: str) -> str:
         if stripped.startswith(FENCE):
             fence = "" if fence else stripped[:24]
     return fence
+
+
+__all__ = [
+    "FENCE",
+    "Piece",
+    "split_message",
+    "split_pieces",
+]

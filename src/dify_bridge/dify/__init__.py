@@ -1,1 +1,3 @@
 """dify_bridge.dify."""
+
+__all__: list[str] = []

@@ -102,3 +102,13 @@ class AppDirectory:
             log.warning("app %r is no longer configured; using the default app", name)
             return self.default
         return app
+
+
+__all__ = [
+    "DEFAULT_APP",
+    "PARAMETERS_MAX_AGE",
+    "PLACEHOLDERS",
+    "RETRY_AFTER_FAILURE",
+    "AppDirectory",
+    "DifyApp",
+]

@@ -352,3 +352,10 @@ def _retry_after(value: str | None) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+__all__ = [
+    "RETRY_ATTEMPTS",
+    "DifyClient",
+    "make_http_client",
+]

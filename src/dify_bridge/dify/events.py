@@ -308,3 +308,21 @@ def _citations(raw: Any) -> tuple[Citation, ...]:
             )
         )
     return tuple(citations)
+
+
+__all__ = [
+    "COMPLETE_WORKFLOW_STATUSES",
+    "AgentThought",
+    "AnswerDelta",
+    "AnswerReplaced",
+    "FileProduced",
+    "HumanInputRequired",
+    "MessageEnded",
+    "StreamEvent",
+    "TtsAudio",
+    "WorkflowFinished",
+    "WorkflowPaused",
+    "ends_answer",
+    "parse_event",
+    "pauses_answer",
+]

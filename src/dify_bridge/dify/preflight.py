@@ -166,3 +166,16 @@ async def preflight(apps: list[DifyApp], *, variable_of: Mapping[str, str]) -> N
             )
             raise ConfigError(where, f"app {app.name!r}: {problems[0]}")
         log.info("Dify app %r (%s) ready", found.name, found.mode)
+
+
+__all__ = [
+    "CHAT_MODES",
+    "MODE_NAMES",
+    "AppProfile",
+    "FormField",
+    "input_problems",
+    "parse_form",
+    "preflight",
+    "problems_of",
+    "profile",
+]

@@ -1,1 +1,3 @@
 """dify_bridge.ops."""
+
+__all__: list[str] = []

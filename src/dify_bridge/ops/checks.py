@@ -106,3 +106,13 @@ async def run_checks(
         if extra is not None:
             results.append(extra)
     return results
+
+
+__all__ = [
+    "CheckResult",
+    "check_dify",
+    "check_discord",
+    "check_slack",
+    "check_store",
+    "run_checks",
+]

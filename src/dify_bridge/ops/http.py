@@ -86,3 +86,10 @@ class OpsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+__all__ = [
+    "OpsServer",
+    "add_ops_routes",
+    "server_logger",
+]

@@ -54,3 +54,9 @@ def configure_logging(level: str, *, secrets: Iterable[str] = (), as_json: bool 
     # their request logs repeat what ours say, and may carry URLs with tokens
     for noisy in ("httpx", "httpcore", "aiohttp.access", "websockets", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+__all__ = [
+    "RedactingFormatter",
+    "configure_logging",
+]

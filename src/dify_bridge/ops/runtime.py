@@ -117,3 +117,11 @@ async def serve(
                 log.warning("%s adapter did not stop cleanly: %s", adapter.name, exc)
         for sig in handled:
             loop.remove_signal_handler(sig)
+
+
+__all__ = [
+    "Runtime",
+    "build_apps",
+    "open_runtime",
+    "serve",
+]

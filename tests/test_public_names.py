@@ -1,0 +1,65 @@
+"""The package's public names: what adapters and library users may import, pinned."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import dify_bridge
+import dify_bridge.core
+import dify_bridge.errors
+import dify_bridge.keys
+
+CORE = {
+    "AccessPolicy",
+    "ActionKind",
+    "Adapter",
+    "Attachment",
+    "AudioSink",
+    "BoundedSet",
+    "Bridge",
+    "BridgeOptions",
+    "CommandRequest",
+    "Controls",
+    "EditBudget",
+    "FileTooLarge",
+    "Incoming",
+    "Message",
+    "MessageKey",
+    "Rating",
+    "Reaction",
+    "ReplySink",
+    "RouteScope",
+    "SinkError",
+    "SinkLimits",
+    "ThreadKey",
+    "dify_user_for",
+    "notices",
+}
+
+
+def test_the_core_facade_offers_what_adapters_use() -> None:
+    assert set(dify_bridge.core.__all__) == CORE
+    for name in CORE:
+        assert getattr(dify_bridge.core, name) is not None
+
+
+def test_the_exception_tree_is_public() -> None:
+    errors = dify_bridge.errors
+    assert all(issubclass(getattr(errors, n), errors.BridgeError) for n in errors.__all__)
+    assert {"SinkError", "DifyError", "StoreError", "ConfigError"} <= set(errors.__all__)
+
+
+def test_every_module_says_what_it_offers() -> None:
+    without = []
+    for module in pkgutil.walk_packages(dify_bridge.__path__, "dify_bridge."):
+        if module.name.endswith("__main__"):
+            continue
+        loaded = importlib.import_module(module.name)
+        names = getattr(loaded, "__all__", None)
+        if names is None:
+            without.append(module.name)
+            continue
+        missing = [n for n in names if not hasattr(loaded, n)]
+        assert not missing, f"{module.name}.__all__ names what it lacks: {missing}"
+    assert not without, f"modules without __all__: {without}"
