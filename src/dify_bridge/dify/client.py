@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
+from dify_bridge.dify.errors import describe, error_from_response
 from dify_bridge.dify.events import StreamEvent, ends_answer, parse_event
 from dify_bridge.dify.types import Rating
 from dify_bridge.downloads import (
@@ -26,13 +27,8 @@ from dify_bridge.downloads import (
     read_capped,
 )
 from dify_bridge.errors import (
-    AuthFailed,
-    ConversationNotFound,
-    DifyError,
     DifyUnavailable,
     FileTooLarge,
-    InvalidRequest,
-    MessageNotFound,
     RateLimited,
     StreamCutOff,
 )
@@ -124,7 +120,7 @@ class DifyClient:
                     response = source.response
                     if response.status_code != 200:
                         await response.aread()
-                        raise _error_from_response(response)
+                        raise error_from_response(response)
                     received_bytes = True
                     async for sse in source.aiter_sse():
                         if not sse.data:
@@ -151,19 +147,19 @@ class DifyClient:
                 await self._backoff(attempt, exc.retry_after)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if attempt == RETRY_ATTEMPTS:
-                    raise DifyUnavailable(f"cannot connect to Dify: {_describe(exc)}") from None
+                    raise DifyUnavailable(f"cannot connect to Dify: {describe(exc)}") from None
                 await self._backoff(attempt, None)
             except SSEError as exc:
                 raise DifyUnavailable(f"Dify did not answer with an event stream: {exc}") from None
             except httpx.HTTPError as exc:
                 if ended:  # the answer is whole; what comes after it does not matter
-                    log.info("Dify's stream ended untidily after the answer: %s", _describe(exc))
+                    log.info("Dify's stream ended untidily after the answer: %s", describe(exc))
                     return
                 if isinstance(exc, httpx.ReadTimeout):
                     problem = "Dify stopped sending (read timeout)"
                 else:
                     what = "mid-stream" if received_bytes else "before the stream"
-                    problem = f"connection to Dify failed {what}: {_describe(exc)}"
+                    problem = f"connection to Dify failed {what}: {describe(exc)}"
                 if received_bytes:
                     raise StreamCutOff(problem) from None
                 raise DifyUnavailable(problem) from None
@@ -225,9 +221,9 @@ class DifyClient:
                 files={"file": (name, data, mime_type or "application/octet-stream")},
             )
         except httpx.HTTPError as exc:
-            raise DifyUnavailable(f"upload to Dify {path} failed: {_describe(exc)}") from None
+            raise DifyUnavailable(f"upload to Dify {path} failed: {describe(exc)}") from None
         if response.status_code >= 400:
-            raise _error_from_response(response)
+            raise error_from_response(response)
         try:
             body = response.json()
         except ValueError:
@@ -258,13 +254,13 @@ class DifyClient:
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise _error_from_response(response)
+                    raise error_from_response(response)
                 check_declared(content_length(response.headers), max_bytes)
                 return await read_capped(response.aiter_bytes(), max_bytes)
         except FileTooLarge as exc:
             raise DifyUnavailable(f"Dify's spoken answer is too large: {exc}") from None
         except httpx.HTTPError as exc:
-            raise DifyUnavailable(f"text-to-speech request failed: {_describe(exc)}") from None
+            raise DifyUnavailable(f"text-to-speech request failed: {describe(exc)}") from None
 
     async def _request(
         self,
@@ -280,7 +276,7 @@ class DifyClient:
                     method, f"{self._base}{path}", json=json, params=params, headers=self._headers
                 )
                 if response.status_code >= 400:
-                    raise _error_from_response(response)
+                    raise error_from_response(response)
             except RateLimited as exc:
                 if not exc.retryable or attempt == RETRY_ATTEMPTS:
                     raise
@@ -288,11 +284,11 @@ class DifyClient:
                 continue
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if attempt == RETRY_ATTEMPTS:
-                    raise DifyUnavailable(f"cannot connect to Dify: {_describe(exc)}") from None
+                    raise DifyUnavailable(f"cannot connect to Dify: {describe(exc)}") from None
                 await self._backoff(attempt, None)
                 continue
             except httpx.HTTPError as exc:
-                raise DifyUnavailable(f"request to Dify failed: {_describe(exc)}") from None
+                raise DifyUnavailable(f"request to Dify failed: {describe(exc)}") from None
             if response.status_code == 204 or not response.content:
                 return {}
             try:
@@ -308,50 +304,6 @@ class DifyClient:
             delay = max(delay, min(retry_after, 30.0))
         log.info("Dify busy or unreachable; retry %d in %.1f s", attempt, delay)
         await asyncio.sleep(delay)
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _error_from_response(
-    response: httpx.Response,
-) -> DifyError:
-    """Translate an HTTP error answer from Dify into the typed error."""
-    status = response.status_code
-    code, text = "", ""
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            code = str(body.get("code") or "")
-            text = str(body.get("message") or "")
-    except ValueError:
-        text = response.text[:200]
-    detail = f"Dify {status} {code}: {text}".strip()
-    if status in (401, 403):
-        return AuthFailed(detail, status=status, code=code)
-    if status == 404:
-        # Dify says which thing is gone; any other 404 (a wrong API base, a proxy
-        # page) must not be taken for a lost conversation and wipe its context
-        lowered = text.lower()
-        if code == "not_found" and "conversation" in lowered:
-            return ConversationNotFound(detail, status=status, code=code)
-        if code == "not_found" and "message" in lowered:
-            return MessageNotFound(detail, status=status, code=code)
-        return InvalidRequest(detail, status=status, code=code)
-    if status == 429:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        return RateLimited(detail, status=status, code=code, retry_after=retry_after)
-    if status >= 500:
-        return DifyUnavailable(detail, status=status, code=code)
-    return InvalidRequest(detail, status=status, code=code)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 __all__ = [
