@@ -7,33 +7,29 @@ must be before bolt sees it is :mod:`dify_bridge.adapters.slack.http`
 (HTTP) and :mod:`dify_bridge.adapters.slack.socket` (Socket Mode).
 
 Whatever bolt or a listener raises on a request that got through becomes
-one log line (no traceback) and a 200: the request was Slack's, Slack would
-only send it again, and a subscription that keeps failing gets disabled.
+one log line (no traceback) and a 200 (:mod:`dify_bridge.adapters.slack.boundary`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.error import BoltUnhandledRequestError
-from slack_bolt.request.async_request import AsyncBoltRequest
 
 from dify_bridge.config import SlackSettings
-from dify_bridge.core.bridge import Bridge
-from dify_bridge.errors import BridgeError
+from dify_bridge.core import Bridge
 from dify_bridge.ops.http import add_ops_routes, server_logger
 
+from .boundary import UnreadableRequest, dispatch, on_bolt_error
 from .budgets import WorkspaceBudgets
 from .client import SlackCallFailed, call_slack, make_web_client
 from .events import BotIdentity
-from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error, kind_of
+from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error
 from .listeners import SlackListeners
 from .socket import ScreeningSocketModeHandler
 
@@ -44,8 +40,15 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-class SlackStartFailed(BridgeError):
+class SlackStartFailed(SlackCallFailed):
     """Slack refused the bot's credentials or could not be reached at start."""
+
+    def __init__(self, method: str, error: str, *, setting: str) -> None:
+        super().__init__(method, error)
+        self.setting = setting
+
+    def __str__(self) -> str:
+        return f"{self.setting} was refused: {self.error}"
 
 
 class SlackAdapter:
@@ -70,7 +73,7 @@ class SlackAdapter:
             # unmatched requests go to the error handler below (one line, 200), not a 404
             raise_error_for_unhandled_request=True,
         )
-        self._app.error(_on_bolt_error)
+        self._app.error(on_bolt_error)
         self._gate = (
             SlackRequestGate(settings.signing_secret.value)
             if settings.signing_secret.value
@@ -132,7 +135,7 @@ class SlackAdapter:
         try:
             data = await call_slack("auth.test", self._client.auth_test())
         except SlackCallFailed as exc:
-            raise SlackStartFailed(f"SLACK_BOT_TOKEN was refused: {exc.error}") from None
+            raise SlackStartFailed(exc.method, exc.error, setting="SLACK_BOT_TOKEN") from None
         return BotIdentity(
             team_id=str(data.get("team_id") or ""),
             user_id=str(data.get("user_id") or ""),
@@ -152,7 +155,7 @@ class SlackAdapter:
                 self._client.apps_connections_open(app_token=self._settings.app_token.value),
             )
         except SlackCallFailed as exc:
-            raise SlackStartFailed(f"SLACK_APP_TOKEN was refused: {exc.error}") from None
+            raise SlackStartFailed(exc.method, exc.error, setting="SLACK_APP_TOKEN") from None
         handler.client.wss_uri = str(opened.get("url") or "") or None
         await handler.connect_async()  # type: ignore[no-untyped-call]
 
@@ -168,18 +171,8 @@ class SlackAdapter:
 
     async def _handle_events(self, request: web.Request) -> web.Response:
         """Events, interactivity and slash commands: checked, then handed to bolt."""
-        admitted = False
         try:
             text = await self._admit(request)
-            if text is None:
-                return web.Response(status=200)  # Slack's ssl_check
-            admitted = True
-            bolt_request = AsyncBoltRequest(
-                body=text,
-                query=request.query_string,
-                headers=dict(request.headers),
-            )
-            return await to_aiohttp_response(await self._app.async_dispatch(bolt_request))
         except Refused as refused:
             log.log(
                 refused.level,
@@ -189,15 +182,15 @@ class SlackAdapter:
                 refused.reason,
             )
             return web.json_response({"error": refused.reason}, status=refused.status)
-        except Exception as exc:  # last resort: never a 500 with a traceback
-            status = 200 if admitted else 400
-            log.warning(
-                "Slack request from %s not handled (%s); answered %s",
-                request.remote,
-                brief_error(exc),
-                status,
-            )
-            return web.Response(status=status)
+        if text is None:
+            return web.Response(status=200)  # Slack's ssl_check
+        headers: dict[str, str | Sequence[str]] = dict(request.headers)
+        try:
+            response = await dispatch(self._app, text, headers, query=request.query_string)
+        except UnreadableRequest as exc:
+            log.warning("Slack request from %s not handled (%s); answered 200", request.remote, exc)
+            return web.Response(status=200)
+        return await to_aiohttp_response(response)
 
     async def _admit(self, request: web.Request) -> str | None:
         """The verified body of ``request`` (None: an ssl_check), else :class:`Refused`."""
@@ -222,14 +215,3 @@ class SlackAdapter:
         if self._bot is None:
             self._bot = await self._identify()
         return self._bot
-
-
-async def _on_bolt_error(error: Exception, body: Any) -> BoltResponse:
-    """bolt's error handler, for middleware and listeners alike: one line, and a 200."""
-    if isinstance(error, BoltUnhandledRequestError):
-        log.info("Slack %s has no listener; acknowledged and ignored", kind_of(body))
-    else:
-        log.warning(
-            "Slack %s not handled (%s); acknowledged and dropped", kind_of(body), brief_error(error)
-        )
-    return BoltResponse(status=200, body="")

@@ -4,7 +4,7 @@ With buttons, Slack shows a message's blocks instead of its ``text``, so the
 text goes into ``section`` blocks (the writer cuts a message into pieces of at
 most :data:`SECTION_MAX_CHARS`, the limit the sink declares) followed by one
 ``actions`` block. Action ids are the
-shared :class:`~dify_bridge.models.ActionKind` values, suffixed to stay
+shared :class:`~dify_bridge.core.ActionKind` values, suffixed to stay
 unique within the block: ``dify_feedback:like``, ``dify_suggested:0``.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from dify_bridge.core import ActionKind, Controls, Message, Rating
 
-from .events import MalformedPayload, obj, text_field
+from .payload import MalformedPayload, obj, text_field
 
 __all__ = ["ButtonClick", "answer_blocks", "parse_click"]
 
@@ -66,7 +66,7 @@ def answer_blocks(message: Message) -> list[dict[str, Any]]:
 def parse_click(body: Mapping[str, Any]) -> ButtonClick | None:
     """The answer button a ``block_actions`` payload reports, else None.
 
-    Raises :class:`~dify_bridge.adapters.slack_events.MalformedPayload` for
+    Raises :class:`~dify_bridge.adapters.slack.payload.MalformedPayload` for
     fields of impossible types, and for a click on one of the bridge's
     buttons whose value the bridge never gave it (a feedback value other
     than like/dislike, an empty suggested question).

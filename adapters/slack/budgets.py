@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from dify_bridge.core.pacing import EditBudget
+from dify_bridge.core import EditBudget
 
 __all__ = ["WorkspaceBudgets"]
 

@@ -1,19 +1,19 @@
-"""Slack event payloads as bridge values: which messages count, and their keys.
+"""Slack event payloads as bridge values: which messages and reactions count, and their keys.
 
-Pure functions of the event body and the bot's identity; no I/O. Keys:
+Pure functions of the event body and the bot's identity; no I/O. Every key
+is made by :mod:`dify_bridge.keys`:
 
-- thread: ``slack:{team}:{channel}:{thread_ts or ts}``; a top-level DM
-  message continues one conversation per DM, ``slack:{team}:{channel}:dm``.
-- message the bot posted: ``slack:{team}:{channel}:{ts}`` (a reaction's
-  item gives the same channel and ts).
-- dedupe: ``slack-msg:{team}:{channel}:{ts}`` is shared by the
-  ``app_mention`` and the ``message`` event of one message, and
-  ``slack-event:{event_id}`` covers Slack's retries of one delivery.
+- thread (:meth:`ThreadKey.slack`): the thread's root ``ts``; a top-level
+  DM message continues one conversation per DM.
+- message the bot posted (:meth:`MessageKey.slack`): a reaction's item
+  gives the same channel and ts.
+- events (:class:`EventKey`): one key shared by the ``app_mention`` and the
+  ``message`` event of one message, and one for Slack's retries of a delivery.
 
-A field of a type Slack never sends (an object where a string belongs, a
-file size that is not a number) raises :class:`MalformedPayload`, which the
-listeners log in one line and ignore; a value that is merely not for the
-bot gives None.
+A field of a type Slack never sends raises
+:class:`~dify_bridge.adapters.slack.payload.MalformedPayload`, which the
+listeners log in one line and ignore; a value that is merely not for the bot
+gives None.
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dify_bridge.core.types import Attachment, Rating, Reaction
+from dify_bridge.core import Attachment, Rating, Reaction
+from dify_bridge.keys import EventKey, MessageKey, ThreadKey
+
+from .files import attachments
+from .payload import obj, text_field
 
 __all__ = [
     "STOP_REACTION",
     "BotIdentity",
-    "MalformedPayload",
     "ReactionEvent",
     "StopRequest",
     "UserMessage",
-    "message_key",
-    "obj",
     "parse_message",
     "parse_reaction",
     "parse_stop",
     "rating_of",
-    "text_field",
 ]
 
 ANSWERED_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
@@ -53,30 +53,6 @@ _RATINGS = {
     "-1": Rating.DISLIKE,
     "thumbsdown": Rating.DISLIKE,
 }
-
-
-class MalformedPayload(ValueError):
-    """A Slack payload with a field of a type or value Slack never sends."""
-
-
-def obj(value: object, what: str) -> Mapping[str, Any]:
-    """``value`` as an object; ``{}`` when absent; :class:`MalformedPayload` otherwise."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise MalformedPayload(f"{what} is a {type(value).__name__}, not an object")
-    return value
-
-
-def text_field(value: object, what: str) -> str:
-    """A string (or number) field as text; ``""`` when absent; else :class:`MalformedPayload`."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise MalformedPayload(f"{what} is a {type(value).__name__}, not text")
 
 
 @dataclass(frozen=True)
@@ -106,9 +82,9 @@ class UserMessage:
 
     @property
     def thread_key(self) -> str:
-        if self.is_dm and self.thread_ts is None:
-            return f"slack:{self.team_id}:{self.channel}:dm"
-        return f"slack:{self.team_id}:{self.channel}:{self.thread_ts or self.ts}"
+        """A DM's top level is one conversation; anything else is its thread's."""
+        root = None if self.is_dm and self.thread_ts is None else self.thread_ts or self.ts
+        return str(ThreadKey.slack(self.team_id, self.channel, root))
 
     @property
     def reply_thread_ts(self) -> str | None:
@@ -119,10 +95,10 @@ class UserMessage:
 
     @property
     def event_keys(self) -> tuple[str, ...]:
-        keys = [f"slack-msg:{self.team_id}:{self.channel}:{self.ts}"]
+        keys = [EventKey.slack_message(self.team_id, self.channel, self.ts)]
         if self.event_id:
-            keys.append(f"slack-event:{self.event_id}")
-        return tuple(keys)
+            keys.append(EventKey.slack_delivery(self.event_id))
+        return tuple(str(key) for key in keys)
 
     def thread_url(self, workspace_url: str) -> str:
         if not workspace_url:
@@ -145,10 +121,6 @@ class StopRequest:
     message_key: str
     channel: str
     user: str
-
-
-def message_key(team_id: str, channel: str, ts: str) -> str:
-    return f"slack:{team_id}:{channel}:{ts}"
 
 
 def rating_of(name: str) -> Rating | None:
@@ -188,7 +160,7 @@ def parse_message(body: Mapping[str, Any], bot: BotIdentity) -> UserMessage | No
         is_dm=is_dm,
         mentions_bot=mentioned or event.get("type") == "app_mention",
         event_id=text_field(body.get("event_id"), "event_id"),
-        attachments=_attachments(event.get("files")),
+        attachments=attachments(event.get("files")),
     )
 
 
@@ -201,7 +173,7 @@ def parse_reaction(body: Mapping[str, Any], bot: BotIdentity) -> ReactionEvent |
         return None
     channel, ts, user = reacted
     added = event.get("type") == "reaction_added"
-    key = message_key(_team(body, bot), channel, ts)
+    key = str(MessageKey.slack(_team(body, bot), channel, ts))
     return ReactionEvent(Reaction(key, rating if added else None, user), channel)
 
 
@@ -217,7 +189,7 @@ def parse_stop(body: Mapping[str, Any], bot: BotIdentity) -> StopRequest | None:
     if reacted is None:
         return None
     channel, ts, user = reacted
-    return StopRequest(message_key(_team(body, bot), channel, ts), channel, user)
+    return StopRequest(str(MessageKey.slack(_team(body, bot), channel, ts)), channel, user)
 
 
 def _reacted_message(event: Mapping[str, Any], bot: BotIdentity) -> tuple[str, str, str] | None:
@@ -251,52 +223,3 @@ def _strip_mention(text: str, bot_user_id: str) -> tuple[str, bool]:
 
 def _decode_entities(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _attachments(files: Any) -> tuple[Attachment, ...]:
-    if files is None:
-        return ()
-    if not isinstance(files, list):
-        raise MalformedPayload(f"event.files is a {type(files).__name__}, not a list")
-    found = []
-    for file in files:
-        if not isinstance(file, Mapping):
-            raise MalformedPayload(f"a file is a {type(file).__name__}, not an object")
-        if file.get("mode") == "tombstone":
-            continue
-        name = text_field(file.get("name"), "file.name") or text_field(
-            file.get("title"), "file.title"
-        )
-        mime_type = text_field(file.get("mimetype"), "file.mimetype")
-        mime_type = mime_type or "application/octet-stream"
-        if file.get("subtype") == "slack_audio":
-            filetype = text_field(file.get("filetype"), "file.filetype")
-            name, mime_type = _audio_clip(name or "file", mime_type, filetype)
-        url = text_field(file.get("url_private_download"), "file.url_private_download")
-        found.append(
-            Attachment(
-                name=name or "file",
-                mime_type=mime_type,
-                size=_size(file.get("size")),
-                url=url or text_field(file.get("url_private"), "file.url_private"),
-            )
-        )
-    return tuple(found)
-
-
-def _size(value: object) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise MalformedPayload(f"file.size {repr(value)[:40]} is not a byte count")
-
-
-def _audio_clip(name: str, mime_type: str, filetype: str) -> tuple[str, str]:
-    """A recorded clip is speech even when Slack types it as video (``video/mp4``)."""
-    if filetype and "." not in name:
-        name = f"{name}.{filetype}"
-    kind, _, rest = mime_type.partition("/")
-    if kind != "audio":
-        mime_type = f"audio/{rest or filetype or 'webm'}"
-    return name, mime_type

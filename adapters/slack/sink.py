@@ -11,11 +11,10 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from dify_bridge.core import EditBudget, Message, SinkLimits
+from dify_bridge.core import EditBudget, Message, MessageKey, SinkLimits
 
 from .blocks import SECTION_MAX_CHARS, answer_blocks
 from .client import SlackCallFailed, SlackMessageTooLong, call_slack
-from .events import message_key
 from .format import markdown_to_mrkdwn
 
 __all__ = ["MAX_MESSAGE_CHARS", "SPOKEN_ANSWER_TITLE", "THINKING_REACTION", "SlackSink"]
@@ -109,13 +108,13 @@ class SlackSink:
         ts = str(data.get("ts") or "")
         if not ts:
             raise SlackCallFailed("chat.postMessage", "no ts in the response")
-        key = message_key(self._team_id, self._channel, ts)
+        key = str(MessageKey.slack(self._team_id, self._channel, ts))
         self._posted[key] = ts
         return key
 
     async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
         """Replace the message; no controls take any buttons off."""
-        ts = self._posted.get(message_key) or message_key.rsplit(":", 1)[-1]
+        ts = self._posted.get(message_key) or MessageKey.parse(message_key).parts[-1]
         text = message.text
         # blocks=[] clears buttons an earlier version of the message had
         blocks = answer_blocks(message) if message.controls else []
@@ -150,4 +149,4 @@ class SlackSink:
             ),
         )
         file_id = str((uploaded.get("file") or {}).get("id") or "")
-        return f"slack-file:{self._team_id}:{self._channel}:{file_id}"
+        return str(MessageKey.slack_file(self._team_id, self._channel, file_id))

@@ -23,14 +23,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .boundary import UnreadableRequest, dispatch
 from .http import brief_error
 
 __all__ = ["ENVELOPE_TYPES", "Screened", "ScreeningSocketModeHandler", "screen_frame"]
@@ -104,9 +107,12 @@ class _ScreeningClient(SocketModeClient):
 
 
 async def _ack(client: SocketModeClient, envelope_id: str) -> None:
+    if client.current_session is None:
+        log.info("could not acknowledge envelope %s: not connected", envelope_id)
+        return
     try:
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=envelope_id))
-    except Exception as exc:  # the connection went away; Slack redelivers
+    except (ConnectionError, aiohttp.ClientError) as exc:  # gone; Slack redelivers
         log.info("could not acknowledge envelope %s: %s", envelope_id, brief_error(exc))
 
 
@@ -125,13 +131,13 @@ class ScreeningSocketModeHandler(AsyncSocketModeHandler):
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         start = time.time()
         try:
-            response = await run_async_bolt_app(self.app, req)
-        except Exception as exc:
+            response = await dispatch(self.app, req.payload, build_headers(req), mode="socket_mode")
+        except UnreadableRequest as exc:
             log.warning(
                 "Socket Mode %s envelope %s could not be read (%s); acknowledged and dropped",
                 req.type,
                 req.envelope_id,
-                brief_error(exc),
+                exc,
             )
             await _ack(client, req.envelope_id)
             return

@@ -8,7 +8,11 @@ data: changing one orphans conversations. ``tests/test_keys.py`` pins them.
   (a DM's top level), ``discord:{guild_id}:{channel_id}``,
   ``discord:dm:{channel_id}``, ``console:local:{n}``
 - message the bot posted: ``slack:{team}:{channel}:{ts}``,
+  ``slack-file:{team}:{channel}:{file_id}`` (a spoken answer, uploaded),
   ``discord:{channel_id}:{message_id}``, ``console:console:local:{n}:{m}``
+- event (claimed once, so a redelivery is not answered twice):
+  ``slack-msg:{team}:{channel}:{ts}`` (the ``app_mention`` and the ``message``
+  of one message share it), ``slack-event:{event_id}`` (one delivery, retried)
 - route scope: ``slack:{channel or team}``, ``discord:{channel}``,
   ``discord:guild:{guild}`` (the keys of ``DIFY_ROUTES_FILE``)
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MessageKey", "RouteScope", "ThreadKey", "dify_user_for"]
+__all__ = ["EventKey", "MessageKey", "RouteScope", "ThreadKey", "dify_user_for"]
 
 _SEPARATOR = ":"
 
@@ -87,6 +91,11 @@ class MessageKey:
         return cls("slack", (team, channel, ts))
 
     @classmethod
+    def slack_file(cls, team: str, channel: str, file_id: str) -> MessageKey:
+        """A file the bot uploaded: Slack gives no message ts for it."""
+        return cls("slack-file", (team, channel, file_id))
+
+    @classmethod
     def discord(cls, channel_id: int, message_id: int) -> MessageKey:
         return cls("discord", (str(channel_id), str(message_id)))
 
@@ -94,6 +103,26 @@ class MessageKey:
     def console(cls, thread: ThreadKey, number: int) -> MessageKey:
         """``console:{thread key}:{n}`` (the thread key keeps its own ``console:``)."""
         return cls("console", (*str(thread).split(_SEPARATOR), str(number)))
+
+
+@dataclass(frozen=True)
+class EventKey:
+    """One platform event, claimed once: a redelivery of it is not answered again."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def slack_message(cls, team: str, channel: str, ts: str) -> EventKey:
+        """A user's message, whichever event (``app_mention`` or ``message``) brings it."""
+        return cls(_join(("slack-msg", team, channel, ts)))
+
+    @classmethod
+    def slack_delivery(cls, event_id: str) -> EventKey:
+        """One delivery of an Events API event (Slack retries it with the same id)."""
+        return cls(_join(("slack-event", event_id)))
 
 
 @dataclass(frozen=True)

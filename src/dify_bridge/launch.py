@@ -22,11 +22,11 @@ def platform_adapters(runtime: Runtime) -> list[Adapter]:
     adapters: list[Adapter] = []
     settings = runtime.settings
     if settings.slack is not None:
-        from dify_bridge.adapters.slack import SlackAdapter
+        from dify_bridge.adapters.slack.app import SlackAdapter
 
         adapters.append(SlackAdapter(settings.slack, runtime.bridge))
     if settings.discord is not None:
-        from dify_bridge.adapters.discord import DiscordAdapter
+        from dify_bridge.adapters.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(settings.discord, runtime.bridge))
     if settings.metrics_port is not None:

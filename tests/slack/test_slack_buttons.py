@@ -70,7 +70,7 @@ async def test_a_suggested_question_is_asked_in_the_same_conversation(slack_bot:
     asked = slack.thread("C1", ts)[1]
     await slack_bot.answered("C1", asked.ts)
 
-    assert asked.text == "*Bob* asked: What &lt;b&gt; &amp; why?"
+    assert asked.text == "💬 *Bob* asked: What &lt;b&gt; &amp; why?"
     first, second = dify.chat_requests
     assert second["query"] == "Bob: What <b> & why?"
     assert second["conversation_id"] and second["user"] == first["user"]

@@ -60,7 +60,7 @@ async def test_status_in_a_dm_shows_the_app_name_and_conversation(slack_bot: Sla
 
     after = await command(slack_bot, "D1", "status")
 
-    assert "Helpdesk Bot" in before and "No conversation yet" in before
+    assert "Helpdesk Bot" in before and "No conversation here yet" in before
     assert "Helpdesk Bot" in after and conversation_id in after
     assert len(dify.requests_to("/info")) == 1, "the app's name is asked once, then remembered"
 

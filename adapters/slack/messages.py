@@ -1,0 +1,112 @@
+"""Mentions, DMs and thread replies: which ones the bot answers, and the answer.
+
+- A mention in a channel is answered in a thread under that message; later
+  messages in a thread the bot follows (:meth:`Bridge.follows`) continue
+  without a mention.
+- A DM is one conversation per DM channel (a DM thread is its own one).
+- An audio clip or audio file becomes the question through the core's voice
+  step; the thread shows what was heard (``🎙️ "…"``) or why it could not be used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from dify_bridge.core import Bridge, Incoming
+from dify_bridge.keys import RouteScope
+
+from .access import SlackAccess
+from .budgets import WorkspaceBudgets
+from .directory import SlackDirectory
+from .events import BotIdentity, UserMessage, parse_message
+from .files import SlackFiles
+from .payload import MalformedPayload, ignored
+from .sink import SlackSink
+
+__all__ = ["SlackMessages", "route_scopes"]
+
+log = logging.getLogger(__name__)
+
+
+class SlackMessages:
+    """``app_mention`` and ``message`` events, turned into answers in their threads."""
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        client: AsyncWebClient,
+        *,
+        access: SlackAccess,
+        budgets: WorkspaceBudgets,
+        directory: SlackDirectory,
+        files: SlackFiles,
+        identity: Callable[[], Awaitable[BotIdentity]],
+    ) -> None:
+        self._bridge = bridge
+        self._client = client
+        self._access = access
+        self._budgets = budgets
+        self._directory = directory
+        self._files = files
+        self._identity = identity
+
+    async def on_mention(self, body: dict[str, Any]) -> None:
+        message = await self._parse(body)
+        if message is not None and self._access.allows(message.channel, message.user):
+            await self.answer(message)
+
+    async def on_message(self, body: dict[str, Any]) -> None:
+        message = await self._parse(body)
+        if message is None or not self._access.allows(message.channel, message.user):
+            return
+        # in channels a mention of a new thread arrives as app_mention; here only followed ones
+        if not message.is_dm and (
+            message.thread_ts is None or not await self._bridge.follows(message.thread_key)
+        ):
+            return
+        await self.answer(message)
+
+    async def _parse(self, body: dict[str, Any]) -> UserMessage | None:
+        bot = await self._identity()
+        try:
+            return parse_message(body, bot)
+        except MalformedPayload as exc:
+            ignored(body, exc)
+            return None
+
+    async def answer(self, message: UserMessage) -> None:
+        """Answer ``message`` in its thread (the bridge never raises for Dify or Slack)."""
+        bot = await self._identity()
+        channel_name = "" if message.is_dm else await self._directory.channel_name(message.channel)
+        incoming = Incoming(
+            platform="slack",
+            thread_key=message.thread_key,
+            text=message.text,
+            user_id=message.user,
+            event_keys=message.event_keys,
+            user_name=await self._directory.user_name(message.user),
+            channel_id=message.channel,
+            channel_name=channel_name,
+            thread_url=message.thread_url(bot.workspace_url),
+            shared=not message.is_dm,
+            route_scopes=route_scopes(message.team_id, message.channel),
+            attachments=self._files.fetchable(message.attachments),
+        )
+        sink = SlackSink(
+            self._client,
+            team_id=message.team_id,
+            channel=message.channel,
+            thread_ts=message.reply_thread_ts,
+            reply_to_ts=message.ts,
+            edit_budget=self._budgets.for_team(message.team_id),
+        )
+        await self._bridge.handle_message(incoming, sink)
+
+
+def route_scopes(team_id: str, channel: str) -> tuple[str, ...]:
+    """Where a message came from as ``DIFY_ROUTES_FILE`` names it: channel, then workspace."""
+    return (str(RouteScope.slack(channel)), str(RouteScope.slack(team_id)))
