@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from dify_bridge.core import notices
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.ports import AudioSink, ReplySink
 from dify_bridge.core.presentation import format_citations, format_files
 from dify_bridge.core.stream import TurnResult
+from dify_bridge.core.types import Incoming, MessageRecord
 from dify_bridge.core.voice import spoken_answer, wants_voice
 from dify_bridge.dify.apps import DifyApp
 from dify_bridge.errors import DifyError, SinkError
+from dify_bridge.ops.metrics import Metrics
+from dify_bridge.store import Store
 
-__all__ = ["MAX_SUGGESTIONS", "final_text", "say_answer", "suggestions_for"]
+__all__ = [
+    "MAX_SUGGESTIONS",
+    "final_text",
+    "remember_answer",
+    "report_turn",
+    "say_answer",
+    "suggestions_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +94,38 @@ async def say_answer(
         log.warning("no spoken answer for message %s: %s", result.message_id, exc)
     except SinkError as exc:
         log.warning("could not post the spoken answer of %s: %s", result.message_id, exc)
+
+
+async def remember_answer(
+    store: Store, result: TurnResult, keys: list[str], *, thread_key: str, user: str, app: str
+) -> None:
+    """Which Dify message each posted message shows, so a reaction on it rates that answer."""
+    if result.message_id and keys:
+        records = [MessageRecord(k, result.message_id, user, thread_key, app) for k in keys]
+        await store.save_messages(records)
+
+
+def report_turn(
+    metrics: Metrics, incoming: Incoming, outcome: str, result: TurnResult, started: float
+) -> None:
+    """The turn in the metrics and in one log line (with its ids and timings)."""
+    metrics.active_streams.dec()
+    metrics.turns.labels(incoming.platform, outcome).inc()
+    if result.first_chunk_at is not None:
+        metrics.first_chunk.observe(result.first_chunk_at)
+    log.info(
+        "turn %s in %s",
+        outcome,
+        incoming.thread_key,
+        extra={
+            "thread_key": incoming.thread_key,
+            "conversation_id": result.conversation_id,
+            "message_id": result.message_id,
+            "first_chunk_ms": _ms(result.first_chunk_at),
+            "total_ms": _ms(time.monotonic() - started),
+        },
+    )
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -24,8 +25,11 @@ from dify_bridge.dify.events import (
     TtsAudio,
     pauses_answer,
 )
+from dify_bridge.errors import DifyError
 
-__all__ = ["AnswerStream", "TurnResult"]
+__all__ = ["AnswerStream", "StopSwitch", "TurnResult"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -139,3 +143,43 @@ class AnswerStream:
             result.paused = True
             if isinstance(event, HumanInputRequired):
                 result.human_input = event
+
+
+class StopSwitch:
+    """A user's Stop: the stream is left at the next event, and Dify is told once
+    (as soon as the task id, which comes with the first event, is known)."""
+
+    def __init__(self, result: TurnResult) -> None:
+        self.requested = False
+        self._result = result
+        self._app: DifyApp | None = None
+        self._user = ""
+        self._told = False
+
+    def bind(self, app: DifyApp, user: str) -> None:
+        """The app and Dify user the turn talks to (known once the thread is looked up)."""
+        self._app, self._user = app, user
+
+    async def request(self) -> bool:
+        """True the first time; the text so far stays."""
+        if self.requested:
+            return False
+        self.requested = True
+        await self._tell_dify()
+        return True
+
+    async def __call__(self) -> bool:
+        """Asked by the stream before each event: True leaves it."""
+        if self.requested:
+            await self._tell_dify()
+        return self.requested
+
+    async def _tell_dify(self) -> None:
+        task_id = self._result.task_id
+        if self._told or not task_id or self._app is None:
+            return
+        self._told = True
+        try:
+            await self._app.client.stop(task_id, user=self._user)
+        except DifyError as exc:
+            log.warning("Dify did not take the stop of task %s: %s", task_id, exc)

@@ -8,13 +8,19 @@ import time
 from collections.abc import Awaitable, Callable
 
 from dify_bridge.core import notices
-from dify_bridge.core.ending import final_text, say_answer, suggestions_for
+from dify_bridge.core.ending import (
+    final_text,
+    remember_answer,
+    report_turn,
+    say_answer,
+    suggestions_for,
+)
 from dify_bridge.core.layout import notice_message
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.ports import ReplySink
 from dify_bridge.core.question import prepare_question
-from dify_bridge.core.stream import AnswerStream, TurnResult
-from dify_bridge.core.types import Controls, Incoming, MessageRecord
+from dify_bridge.core.stream import AnswerStream, StopSwitch, TurnResult
+from dify_bridge.core.types import Controls, Incoming
 from dify_bridge.core.writer import ReplyWriter
 from dify_bridge.dify.apps import AppDirectory, DifyApp
 from dify_bridge.errors import (
@@ -56,9 +62,8 @@ class Turn:
         self.result = TurnResult()
         self.app: DifyApp = apps.default
         self.dify_user = incoming.thread_key
-        self.stop_requested = False
+        self.stop = StopSwitch(self.result)
         self.outcome = "failed"
-        self._told_dify_to_stop = False
         self._prefix = ""
         self._notes: list[str] = []
 
@@ -71,13 +76,13 @@ class Turn:
         """The messages this answer has posted so far."""
         return self.writer.message_keys
 
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.requested
+
     async def request_stop(self) -> bool:
         """Stop generating: Dify is told, the stream is left, the text so far stays."""
-        if self.stop_requested:
-            return False
-        self.stop_requested = True
-        await self._tell_dify_to_stop()
-        return True
+        return await self.stop.request()
 
     async def run(self) -> None:
         query = self.incoming.text.replace("\x00", "").strip()
@@ -106,7 +111,7 @@ class Turn:
             log.error("turn in %s failed: %s", self.thread_key, exc)
             await self._end_with_notice(notices.UNEXPECTED)
         finally:
-            self._count(time.monotonic() - started)
+            report_turn(self.metrics, self.incoming, self.outcome, self.result, started)
             await self._quietly(self.sink.clear_thinking)
 
     async def speak(self) -> None:
@@ -122,6 +127,7 @@ class Turn:
             self.app, self.dify_user = self.apps.get(record.app), record.dify_user
         else:
             self.app = self.apps.for_scopes(self.incoming.route_scopes)
+        self.stop.bind(self.app, self.dify_user)
         conversation_id = record.conversation_id if record is not None else ""
         if not conversation_id and self.options.opening_statement:
             opening = (await self.app.parameters()).get("opening_statement")
@@ -145,7 +151,7 @@ class Turn:
             save_thread=self.store.save_thread,
             controls=Controls(stop=True) if self.options.stop_button else None,
         )
-        stream.stopping = self._stopping
+        stream.stopping = self.stop
         inputs = self.app.inputs_for(self.incoming.placeholders)
         try:
             await stream.run(question.query, conversation_id or None, question.files, inputs)
@@ -197,32 +203,15 @@ class Turn:
         # only part of an answer that was cut off: nothing to rate
         await self._end_with_notice(notices.for_error(exc), remember=not cut_off)
 
-    async def _stopping(self) -> bool:
-        if self.stop_requested:
-            await self._tell_dify_to_stop()
-        return self.stop_requested
-
-    async def _tell_dify_to_stop(self) -> None:
-        """Once the task id is known (it comes with the first event), tell Dify once."""
-        if self._told_dify_to_stop or not self.result.task_id:
-            return
-        self._told_dify_to_stop = True
-        try:
-            await self.app.client.stop(self.result.task_id, user=self.dify_user)
-        except DifyError as exc:
-            log.warning("Dify did not take the stop of %s: %s", self.thread_key, exc)
-
     async def _remember(self, keys: list[str]) -> None:
-        if self.result.message_id and keys:
-            message_id, user, thread, app = (
-                self.result.message_id,
-                self.dify_user,
-                self.thread_key,
-                self.app.name,
-            )
-            await self.store.save_messages(
-                [MessageRecord(key, message_id, user, thread, app) for key in keys]
-            )
+        await remember_answer(
+            self.store,
+            self.result,
+            keys,
+            thread_key=self.thread_key,
+            user=self.dify_user,
+            app=self.app.name,
+        )
 
     async def _end_with_notice(self, notice: str, *, remember: bool = True) -> None:
         """The answer so far (if any) with a short notice under it; ``remember`` False:
@@ -247,26 +236,3 @@ class Turn:
             await call()
         except SinkError as exc:
             log.info("thinking indicator in %s: %s", self.thread_key, exc)
-
-    def _count(self, total: float) -> None:
-        metrics, result = self.metrics, self.result
-        metrics.active_streams.dec()
-        metrics.turns.labels(self.incoming.platform, self.outcome).inc()
-        if result.first_chunk_at is not None:
-            metrics.first_chunk.observe(result.first_chunk_at)
-        log.info(
-            "turn %s in %s",
-            self.outcome,
-            self.thread_key,
-            extra={
-                "thread_key": self.thread_key,
-                "conversation_id": result.conversation_id,
-                "message_id": result.message_id,
-                "first_chunk_ms": _ms(result.first_chunk_at),
-                "total_ms": _ms(total),
-            },
-        )
-
-
-def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None else round(seconds * 1000)
