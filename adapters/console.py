@@ -247,3 +247,6 @@ class ConsoleAdapter:
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
         self._out.flush()
+
+
+__all__ = ["HELP", "ConsoleAdapter", "ConsoleSink"]

@@ -43,7 +43,7 @@ async def test_metrics_count_turns_errors_and_first_chunk_time(
 async def test_json_logs_carry_thread_conversation_and_timings(
     fake_dify: FakeDify, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="dify_bridge.core.turn")
+    caplog.set_level(logging.INFO, logger="dify_bridge")
     async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
         await rt.bridge.handle_message(incoming("t1", "hi"), RecordingSink())
     (record,) = [r for r in caplog.records if r.getMessage().startswith("turn answered")]

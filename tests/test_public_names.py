@@ -18,8 +18,10 @@ CORE = {
     "AudioSink",
     "BoundedSet",
     "Bridge",
+    "BridgeError",
     "BridgeOptions",
     "CommandRequest",
+    "ConfigError",
     "Controls",
     "EditBudget",
     "FileTooLarge",
@@ -52,7 +54,11 @@ def test_the_exception_tree_is_public() -> None:
 
 def test_every_module_says_what_it_offers() -> None:
     without = []
-    for module in pkgutil.walk_packages(dify_bridge.__path__, "dify_bridge."):
+    import dify_bridge.adapters
+
+    found = list(pkgutil.walk_packages(dify_bridge.__path__, "dify_bridge."))
+    found += pkgutil.walk_packages(dify_bridge.adapters.__path__, "dify_bridge.adapters.")
+    for module in found:
         if module.name.endswith("__main__"):
             continue
         loaded = importlib.import_module(module.name)

@@ -7,6 +7,11 @@ sets both before logging in. That is process-wide, which is fine: a dify-bridge
 process runs one Discord bot with one URL pair, so every client in it wants the
 same values (tests likewise run one fake Discord at a time). Reconnects go to
 READY's ``resume_gateway_url``, as with the real Discord.
+
+discord.py runs every event handler as a task of its own and hands what one
+raises to :meth:`BridgeClient.on_error`: that is the task boundary of one
+Discord event (slash commands have theirs in
+:meth:`~dify_bridge.adapters.discord.commands.BridgeCommands.on_error`).
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+import sys
+from typing import Any, Protocol
 
 import aiohttp
 import discord
 import yarl
 
+from dify_bridge.adapters.discord.commands import BridgeCommands
 from dify_bridge.config import DiscordSettings
-from dify_bridge.errors import BridgeError, ConfigError
+from dify_bridge.core import BridgeError, ConfigError, SinkError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,8 @@ class DiscordUnavailable(BridgeError):
 
 
 class DiscordEvents(Protocol):
-    """What the client hands on: messages, raw reactions (they work with an empty cache)
-    and interactions (button clicks, slash commands)."""
+    """What the client hands on: messages, raw reactions (they work with an empty cache),
+    interactions (button clicks) and slash commands."""
 
     async def on_message(self, message: discord.Message) -> None: ...
 
@@ -47,6 +54,8 @@ class DiscordEvents(Protocol):
     ) -> None: ...
 
     async def on_interaction(self, interaction: discord.Interaction) -> None: ...
+
+    async def on_command(self, interaction: discord.Interaction, name: str) -> None: ...
 
 
 def point_discord_py_at(api_url: str, gateway_url: str) -> None:
@@ -67,7 +76,11 @@ def bot_intents() -> discord.Intents:
 
 
 class BridgeClient(discord.Client):
-    """A discord.py client that sends nothing that pings and hands its events on."""
+    """A discord.py client that sends nothing that pings and hands its events on.
+
+    ``tree`` holds the slash commands; :meth:`DiscordConnection.start` does not
+    sync them (the adapter does, once READY has named the application).
+    """
 
     def __init__(self, events: DiscordEvents, *, guild_ready_timeout: float) -> None:
         super().__init__(
@@ -78,6 +91,15 @@ class BridgeClient(discord.Client):
             max_messages=None,
         )
         self._events = events
+        self.tree = BridgeCommands(self, self._on_command)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """The task boundary of one event: logged once (with the trace when unexpected)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, SinkError | discord.HTTPException):
+            log.warning("Discord event %s not handled: %s", event_method, exc)
+        else:
+            log.exception("Discord event %s not handled", event_method)
 
     async def on_message(self, message: discord.Message) -> None:
         await self._events.on_message(message)
@@ -90,6 +112,9 @@ class BridgeClient(discord.Client):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self._events.on_interaction(interaction)
+
+    async def _on_command(self, interaction: discord.Interaction, name: str) -> None:
+        await self._events.on_command(interaction, name)
 
 
 class DiscordConnection:

@@ -1,67 +1,107 @@
-"""The slash commands ``/new`` and ``/status``: what is registered and what they answer."""
+"""The slash commands ``/new`` and ``/status``: registered with discord.py's command tree.
+
+What they do and say is the bridge's (:meth:`dify_bridge.core.Bridge.command`);
+here they are registered (one bulk overwrite of the global commands, usable in
+servers and in the bot's DMs), deferred at once (the answer may wait on Discord
+and Dify, Discord allows 3 s) and answered privately with a follow-up.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from dify_bridge.core.types import ThreadRecord
-from dify_bridge.dify.apps import DEFAULT_APP, DifyApp
-from dify_bridge.errors import DifyError
+import discord
+from discord import app_commands
+
+from dify_bridge.adapters.discord.places import Places
+from dify_bridge.adapters.discord.sink import NO_MENTIONS
+from dify_bridge.core import Bridge, CommandRequest, notices
+
+__all__ = ["COMMANDS", "BridgeCommands", "CommandHandler", "register"]
 
 log = logging.getLogger(__name__)
 
-_IN_GUILDS_AND_DMS = {"contexts": [0, 1], "integration_types": [0]}
-"""Usable in servers and in the bot's DMs (guild install)."""
-
-COMMANDS: tuple[dict[str, Any], ...] = (
-    {
-        "name": "new",
-        "type": 1,
-        "description": "Start a fresh conversation with the assistant",
-        **_IN_GUILDS_AND_DMS,
-    },
-    {
-        "name": "status",
-        "type": 1,
-        "description": "Show which assistant and conversation this place uses",
-        **_IN_GUILDS_AND_DMS,
-    },
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("new", "Start a fresh conversation with the assistant"),
+    ("status", "Show which assistant and conversation this place uses"),
 )
-"""Registered with one bulk overwrite of the global commands at start."""
+"""Name and description of each command, in the order they are registered."""
 
-NEW_IN_DM = "Starting fresh: your next message here begins a new conversation."
-NEW_IN_GUILD = (
-    "Each thread is its own conversation: mention me in a channel to start a new one "
-    "in a new thread."
-)
-APP_NAME_TIMEOUT = 2.0
-"""Seconds /status waits for the app's name (the interaction must be answered within 3 s)."""
+RunCommand = Callable[[discord.Interaction, str], Awaitable[None]]
 
 
-def new_reply(*, in_dm: bool) -> str:
-    return NEW_IN_DM if in_dm else NEW_IN_GUILD
+class BridgeCommands(app_commands.CommandTree[discord.Client]):
+    """``/new`` and ``/status``, in servers and in the bot's DMs (guild install)."""
+
+    def __init__(self, client: discord.Client, run: RunCommand) -> None:
+        super().__init__(
+            client,
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
+            allowed_installs=app_commands.AppInstallationType(guild=True),
+        )
+        for name, description in COMMANDS:
+            self.add_command(
+                app_commands.Command(name=name, description=description, callback=_runs(run, name))
+            )
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        """The task boundary of one command: one log line."""
+        if isinstance(error, app_commands.CommandNotFound):
+            log.info("ignoring the unknown command %r", error.name)
+            return
+        log.error("command in channel %s not handled", interaction.channel_id, exc_info=error)
 
 
-async def status_reply(record: ThreadRecord | None, app: DifyApp) -> str:
-    """The app's name and the conversation id this place is mapped to (if any)."""
-    name = await _app_name(app)
-    if app.name != DEFAULT_APP:
-        name += f" (route {app.name})"
-    if record is None or not record.conversation_id:
-        return f"Assistant: **{name}**\nNo conversation here yet: the next question starts one."
-    return f"Assistant: **{name}**\nConversation: `{record.conversation_id}`"
+def _runs(run: RunCommand, name: str) -> Callable[[discord.Interaction], Coroutine[Any, Any, None]]:
+    async def callback(interaction: discord.Interaction) -> None:
+        await run(interaction, name)
+
+    callback.__name__ = callback.__qualname__ = name
+    return callback
 
 
-async def _app_name(app: DifyApp) -> str:
+async def register(tree: app_commands.CommandTree[discord.Client]) -> None:
+    """Overwrite the global commands with the tree's (``PUT /applications/{id}/commands``)."""
     try:
-        info = await asyncio.wait_for(app.client.info(), timeout=APP_NAME_TIMEOUT)
-    except (DifyError, TimeoutError) as exc:
-        log.info("no name for app %r: %s", app.name, exc)
-        return app.name
-    name = info.get("name")
-    return name if isinstance(name, str) and name.strip() else app.name
+        await tree.sync()
+    except app_commands.MissingApplicationID:
+        log.warning("Discord named no application id: /new and /status not registered")
+    except discord.HTTPException as exc:
+        log.warning("could not register the /new and /status commands: %s", exc)
 
 
-__all__ = ["COMMANDS", "new_reply", "status_reply"]
+class CommandHandler:
+    def __init__(self, bridge: Bridge, places: Places) -> None:
+        self._bridge = bridge
+        self._places = places
+
+    async def run(self, interaction: discord.Interaction, name: str) -> None:
+        try:
+            await self._run(interaction, name)
+        except discord.HTTPException as exc:
+            log.warning("Discord refused a call for command %s: %s", interaction.id, exc)
+
+    async def _run(self, interaction: discord.Interaction, name: str) -> None:
+        # deferred at once: the answer below may wait on Discord and Dify, Discord only 3 s
+        await interaction.response.defer(ephemeral=True)
+        try:
+            conversation = await self._places.conversation_of(interaction)
+        except discord.HTTPException as exc:  # e.g. no View Channel there: still answer
+            log.info("command in channel %s: %s", interaction.channel_id, exc)
+            conversation = None
+        if conversation is None:
+            text = notices.NOT_HERE
+        else:
+            request = CommandRequest(
+                name,
+                spelling="/",
+                thread_key=str(conversation.key),
+                private=conversation.guild_id is None,
+                route_scopes=conversation.scopes,
+            )
+            text = await self._bridge.command(request)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -4,9 +4,9 @@ Posts and edits go through discord.py, which waits on 429s itself; the edit
 interval keeps one answer well inside Discord's per-channel edit bucket
 (about 5 edits per 5 s), so those waits should not happen at all.
 
-:class:`~dify_bridge.models.Controls` become buttons (a Stop button while the
+:class:`~dify_bridge.core.Controls` become buttons (a Stop button while the
 answer streams, 👍/👎 and suggested questions once it is final); clicks come
-back as interactions that :mod:`dify_bridge.adapters.discord.adapter` answers.
+back as interactions that :mod:`dify_bridge.adapters.discord.interactions` answers.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import logging
 
 import discord
 
+from dify_bridge.adapters.discord.memory import BoundedDict
 from dify_bridge.adapters.discord.text import (
     DISLIKE_EMOJI,
     LIKE_EMOJI,
     MAX_MESSAGE_LEN,
     button_label,
     feedback_custom_id,
-    message_key,
     neutralise_mentions,
     parse_message_key,
     suggestion_custom_id,
@@ -34,9 +34,11 @@ from dify_bridge.core import (
     Controls,
     EditBudget,
     Message,
+    MessageKey,
     Rating,
     SinkError,
     SinkLimits,
+    notices,
 )
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ class DiscordSink:
                 )
         except discord.HTTPException as exc:
             raise SinkError("Discord send", _reason(exc)) from None
-        key = message_key(self._channel.id, sent.id)
+        key = str(MessageKey.discord(self._channel.id, sent.id))
         self.posted.append(key)
         return key
 
@@ -125,7 +127,13 @@ class DiscordSink:
             )
         except discord.HTTPException as exc:
             raise SinkError("Discord upload", _reason(exc)) from None
-        return message_key(self._channel.id, sent.id)
+        return str(MessageKey.discord(self._channel.id, sent.id))
+
+    async def post_asked(self, speaker: str, question: str) -> str:
+        """Show in the thread who asked which suggested question (no one is pinged)."""
+        speaker = discord.utils.escape_markdown(speaker)
+        text = self.render(notices.asked_line(speaker, question))[:MAX_MESSAGE_LEN]
+        return await self.post(Message(text, (text,)))
 
     def _remember(self, controls: Controls | None) -> None:
         if self._questions is not None and controls is not None:
@@ -155,16 +163,13 @@ class SuggestedQuestions:
     characters. Bounded; after a restart a click asks the cut question."""
 
     def __init__(self, limit: int = 5000) -> None:
-        self._by_id: dict[str, str] = {}
-        self._limit = limit
+        self._by_id = BoundedDict[str, str](limit)
 
     def remember(self, question: str) -> None:
-        if len(self._by_id) >= self._limit:
-            self._by_id.clear()
         self._by_id[suggestion_custom_id(question)] = question
 
     def whole(self, custom_id: str, cut: str) -> str:
-        return self._by_id.get(custom_id, cut)
+        return self._by_id.get(custom_id) or cut
 
 
 def controls_view(controls: Controls | None) -> discord.ui.View | None:
@@ -217,4 +222,4 @@ def _reason(exc: discord.HTTPException) -> str:
     return f"HTTP {exc.status} ({exc.code})" if exc.code else f"HTTP {exc.status}"
 
 
-__all__ = ["DiscordSink", "controls_view"]
+__all__ = ["NO_MENTIONS", "DiscordSink", "SuggestedQuestions", "controls_view"]

@@ -1,13 +1,15 @@
-"""Text rules of the Discord adapter: keys, mentions, thread names, safe rendering.
+"""Text rules of the Discord adapter: button ids, mentions, thread names, safe rendering.
 
 Pure functions, no discord.py objects, so each rule is tested on its own.
+Thread, message and route keys are :mod:`dify_bridge.keys`'; only the ids a
+redelivered gateway event or interaction is recognised by are made here.
 """
 
 from __future__ import annotations
 
 import re
 
-from dify_bridge.core.types import ActionKind, Rating
+from dify_bridge.core import ActionKind, MessageKey, Rating
 
 MAX_MESSAGE_LEN = 2000
 """Discord's limit for the content of one message."""
@@ -32,21 +34,12 @@ MAX_SUGGESTION_ID = MAX_CUSTOM_ID - len(_SUGGESTED_PREFIX)
 """Characters of a suggested question that fit in its button's ``custom_id`` (85)."""
 
 
-def thread_key(guild_id: int | None, channel_id: int) -> str:
-    """The conversation key: a guild thread, or a DM channel."""
-    return f"discord:{guild_id if guild_id is not None else 'dm'}:{channel_id}"
-
-
-def message_key(channel_id: int, message_id: int) -> str:
-    """The key a reaction on one of the bot's messages carries."""
-    return f"discord:{channel_id}:{message_id}"
-
-
 def parse_message_key(key: str) -> tuple[int, int]:
-    """``(channel_id, message_id)`` of a key made by :func:`message_key`."""
-    platform, channel_id, message_id = key.split(":")
-    if platform != "discord":
+    """``(channel_id, message_id)`` of a key made by :meth:`MessageKey.discord`."""
+    parsed = MessageKey.parse(key)
+    if parsed.platform != "discord" or len(parsed.parts) != 2:
         raise ValueError(f"not a Discord message key: {key!r}")
+    channel_id, message_id = parsed.parts
     return int(channel_id), int(message_id)
 
 
@@ -144,7 +137,6 @@ __all__ = [
     "event_key",
     "feedback_custom_id",
     "interaction_event_key",
-    "message_key",
     "name_user_mentions",
     "neutralise_mentions",
     "parse_custom_id",
@@ -152,6 +144,5 @@ __all__ = [
     "rating_for",
     "strip_bot_mention",
     "suggestion_custom_id",
-    "thread_key",
     "thread_name",
 ]

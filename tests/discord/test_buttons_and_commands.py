@@ -129,11 +129,45 @@ async def test_a_suggested_question_button_asks_it_in_the_same_conversation(
 
     callback = server.discord.callback_for(interaction)
     assert callback is not None and callback.type == 6
-    assert server.discord.contents(thread_id)[1] == f"💬 Bob: {long_question}"
+    assert server.discord.contents(thread_id)[1] == f"💬 **Bob** asked: {long_question}"
     first_turn, second_turn = server.dify.chat_requests
     assert second_turn["query"] == f"Bob: {long_question}", "asked whole, as the clicker"
     assert second_turn["conversation_id"] == first_turn_conversation(server)
     assert second_turn["user"] == first_turn["user"] == f"discord:{server.guild.id}:{thread_id}"
+
+
+async def test_a_second_click_by_the_same_person_on_a_suggestion_is_ignored(
+    server: Server,
+) -> None:
+    server.dify.parameters["suggested_questions_after_answer"] = {"enabled": True}
+    server.dify.suggested_questions = ["Why?"]
+    for answer in ("Because.", "Since.", "As said."):
+        server.dify.script(answer)
+    async with server.bot():
+        thread_id = int((await server.ask("explain"))["id"])
+        await server.wait_for_answer(thread_id, "Because.")
+        first = server.discord.channel_messages(thread_id)[0]
+        await server.discord.wait_until(
+            lambda: len(server.discord.buttons(first)) == 3, what="the suggestion button"
+        )
+        await server.discord.click(first, server.bob, "dify_suggested:Why?")
+        await server.wait_for_answer(thread_id, "Since.", count=3)
+        again = await server.discord.click(first, server.bob, "dify_suggested:Why?")
+        await server.discord.wait_until(
+            lambda: server.discord.callback_for(again) is not None, what="the repeat acknowledged"
+        )
+        await server.discord.click(first, server.alice, "dify_suggested:Why?")
+        await server.wait_for_answer(thread_id, "As said.", count=5)
+
+    assert server.discord.contents(thread_id)[1::2] == [
+        "💬 **Bob** asked: Why?",
+        "💬 **Alice** asked: Why?",
+    ]
+    assert [r["query"] for r in server.dify.chat_requests] == [
+        "Alice: explain",
+        "Bob: Why?",
+        "Alice: Why?",
+    ], "Bob's repeat click asked nothing; Alice's own click did"
 
 
 def first_turn_conversation(server: Server) -> str:
@@ -148,6 +182,8 @@ async def test_slash_commands_are_registered_at_start(server: Server) -> None:
     assert [c["name"] for c in server.discord.commands] == ["new", "status"]
     [call] = server.discord.requests("PUT", rf"^/applications/{server.discord.application_id}/")
     assert all(c["description"] for c in call.json)
+    assert all(c["contexts"] == [0, 1] for c in call.json), "in servers and the bot's DMs"
+    assert all(c["integration_types"] == [0] for c in call.json), "guild install"
 
 
 async def test_new_in_a_dm_starts_a_fresh_conversation(server: Server) -> None:
@@ -181,7 +217,7 @@ async def test_new_in_a_guild_channel_explains_threads(server: Server) -> None:
             lambda: server.discord.reply_for(interaction) is not None, what="the /new reply"
         )
     reply = server.discord.reply_for(interaction)
-    assert reply is not None and "mention me" in reply["content"]
+    assert reply is not None and "mention of me" in reply["content"]
     assert not server.dify.chat_requests
 
 

@@ -152,3 +152,26 @@ async def test_the_bot_runs_from_the_environment_like_dify_bridge_run(
             await server.wait_for_answer(int(question["id"]), "Configured by environment.")
         finally:
             await adapter.stop()
+
+
+async def test_a_failing_event_is_logged_once_and_the_bot_carries_on(
+    server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.ERROR)
+    server.dify.script("Still answering.")
+    server.dify.script("And again.")
+    async with server.bot() as adapter:
+
+        async def broken(payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(adapter, "on_reaction", broken)
+        thread_id = int((await server.ask("hello"))["id"])
+        await server.wait_for_answer(thread_id, "Still answering.")
+        [answer] = server.discord.channel_messages(thread_id)
+        await server.discord.add_reaction(answer, server.alice, "👍")
+        await server.discord.send_message(thread_id, server.alice, "still there?")
+        await server.wait_for_answer(thread_id, "And again.", count=2)
+    [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.getMessage() == "Discord event on_raw_reaction_add not handled"
+    assert logged.exc_info is not None, "an unexpected failure keeps its trace"

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from dify_bridge.adapters.discord.access import AccessPolicy
+from dify_bridge.adapters.discord.places import Place, Places, policy_for
 from dify_bridge.adapters.discord.text import (
-    message_key,
     name_user_mentions,
     neutralise_mentions,
     parse_message_key,
     rating_for,
     strip_bot_mention,
-    thread_key,
     thread_name,
 )
-from dify_bridge.core.types import Rating
+from dify_bridge.config import DiscordSettings, Secret
+from dify_bridge.core import AccessPolicy, MessageKey, Rating, ThreadKey
 
 
 def test_keys_name_guild_threads_and_dms() -> None:
-    assert thread_key(1, 2) == "discord:1:2"
-    assert thread_key(None, 3) == "discord:dm:3"
-    assert parse_message_key(message_key(4, 5)) == (4, 5)
+    assert str(ThreadKey.discord(1, 2)) == "discord:1:2"
+    assert str(ThreadKey.discord(None, 3)) == "discord:dm:3"
+    assert parse_message_key(str(MessageKey.discord(4, 5))) == (4, 5)
     with pytest.raises(ValueError):
         parse_message_key("slack:4:5")
 
@@ -72,22 +71,42 @@ def test_thumbs_are_ratings(emoji: str | None, rating: Rating | None) -> None:
     assert rating_for(emoji) is rating
 
 
+def _places(**lists: frozenset[str]) -> Places:
+    return Places(lambda: pytest.fail("no client needed"), AccessPolicy(**lists))
+
+
+THREAD_99_IN_10 = Place(99, 10, "general")
+CHANNEL_2 = Place(2, None, "general")
+
+
 def test_empty_allow_lists_allow_everything_including_dms() -> None:
-    policy = AccessPolicy()
-    assert policy.allows_dm()
-    assert policy.allows_place(1, (2, 3))
-    assert policy.allows_roles(None)
+    places = _places()
+    assert places.takes_dms
+    assert places.allows(1, THREAD_99_IN_10, None)
 
 
 def test_a_thread_follows_its_parent_channel() -> None:
-    policy = AccessPolicy(channels=frozenset({"10"}))
-    assert policy.allows_place(1, (99, 10)), "thread 99 in channel 10"
-    assert not policy.allows_place(1, (98, 11))
-    assert not policy.allows_dm(), "a restricted bot takes no DMs"
+    places = _places(places=frozenset({"10"}))
+    assert places.allows(1, THREAD_99_IN_10, None), "thread 99 in channel 10"
+    assert not places.allows(1, Place(98, 11, "other"), None)
+    assert not places.takes_dms, "a restricted bot takes no DMs"
 
 
 def test_guild_and_role_lists() -> None:
-    policy = AccessPolicy(guilds=frozenset({"1"}), roles=frozenset({"5"}))
-    assert policy.allows_place(1, (2,)) and not policy.allows_place(3, (2,))
-    assert policy.allows_roles([4, 5]) and not policy.allows_roles([4])
-    assert not policy.allows_roles(None), "unknown roles are refused"
+    places = _places(groups=frozenset({"1"}), roles=frozenset({"5"}))
+    assert places.allows(1, CHANNEL_2, ["4", "5"]) and not places.allows(3, CHANNEL_2, ["5"])
+    assert not places.allows(1, CHANNEL_2, ["4"])
+    assert not places.allows(1, CHANNEL_2, None), "unknown roles are refused"
+    assert places.allows_place(1, CHANNEL_2), "a reaction removal is checked by place only"
+
+
+def test_the_settings_lists_become_the_policy() -> None:
+    settings = DiscordSettings(
+        Secret("token"),
+        allowed_guilds=frozenset({"1"}),
+        allowed_channels=frozenset({"2"}),
+        allowed_roles=frozenset({"3"}),
+    )
+    assert policy_for(settings) == AccessPolicy(
+        groups=frozenset({"1"}), places=frozenset({"2"}), roles=frozenset({"3"})
+    )

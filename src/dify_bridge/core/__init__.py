@@ -22,7 +22,7 @@ from dify_bridge.core.types import (
     Rating,
     Reaction,
 )
-from dify_bridge.errors import FileTooLarge, SinkError
+from dify_bridge.errors import BridgeError, ConfigError, FileTooLarge, SinkError
 from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
 
 __all__ = [
@@ -33,8 +33,10 @@ __all__ = [
     "AudioSink",
     "BoundedSet",
     "Bridge",
+    "BridgeError",
     "BridgeOptions",
     "CommandRequest",
+    "ConfigError",
     "Controls",
     "EditBudget",
     "FileTooLarge",
