@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from dify_bridge.core.types import Rating
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.dify.client import DifyClient, make_http_client
 from dify_bridge.dify.events import (
     AgentThought,
@@ -33,6 +32,7 @@ from dify_bridge.errors import (
     StreamCutOff,
     StreamFailed,
 )
+from tests.fakes.dify import FakeDify
 
 
 @pytest.fixture
