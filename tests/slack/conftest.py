@@ -136,3 +136,6 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+from tests.slack.hostile import quiet  # noqa: E402, F401  (a fixture of the hostile-input tests)

@@ -9,104 +9,26 @@ answering the next good event.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-import hmac
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
 
-from tests.fakes.dify import FakeDify
-from tests.fakes.slack import SIGNING_SECRET, FakeSlack
-from tests.slack.conftest import SlackBot, eventually, running_slack_bot
-
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
-MiB = 1024 * 1024
-
-
-def signed(
-    body: bytes | str,
-    *,
-    content_type: str = JSON,
-    secret: str = SIGNING_SECRET,
-    timestamp: str | None = None,
-) -> dict[str, str]:
-    """Headers as Slack signs: ``v0=`` HMAC-SHA256 over ``v0:{ts}:{body}`` (any ts text)."""
-    raw = body.encode() if isinstance(body, str) else body
-    stamp = str(int(time.time())) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + raw, hashlib.sha256)
-    return {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest.hexdigest()}",
-    }
-
-
-async def post(url: str, body: bytes | str, headers: dict[str, str]) -> int:
-    raw = body.encode() if isinstance(body, str) else body
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, data=raw, headers=headers) as response,
-    ):
-        await response.read()
-        return response.status
-
-
-async def raw_http(port: int, request: bytes) -> int:
-    """Send ``request`` byte for byte on a fresh connection; the status of the answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        # the server may answer (and close) before it has read everything
-        with contextlib.suppress(ConnectionError):
-            writer.write(request)
-            await writer.drain()
-        status_line = await reader.readline()
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-    assert status_line.startswith(b"HTTP/1."), f"no HTTP answer: {status_line!r}"
-    return int(status_line.split()[1])
-
-
-def logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """What the bot logged at INFO and above (the fake servers' access logs left out)."""
-    return [r for r in caplog.records if r.levelno >= logging.INFO and r.name != "aiohttp.access"]
-
-
-def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    with_trace = [r for r in caplog.records if r.exc_info or r.stack_info]
-    assert not with_trace, f"logged with a traceback: {[r.getMessage() for r in with_trace]}"
-    assert "Traceback" not in caplog.text
-
-
-def assert_one_line(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
-    assert_no_traceback(caplog)
-    records = logged(caplog)
-    assert len(records) == 1, f"want one log line, got {[r.getMessage() for r in records]}"
-    (record,) = records
-    assert record.levelno in (logging.INFO, logging.WARNING)
-    assert record.name.startswith("dify_bridge"), record.name
-    assert "\n" not in record.getMessage()
-    return record
-
-
-@pytest.fixture
-def quiet(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO)
-    return caplog
-
-
-# ------------------------------------------------------------------ HTTP events
+from tests.fakes.slack import FakeSlack
+from tests.slack.conftest import SlackBot, eventually
+from tests.slack.hostile import (
+    FORM,
+    JSON,
+    MiB,
+    assert_one_line,
+    logged,
+    post,
+    signed,
+)
 
 NOW = int(time.time())
 BAD_JSON = "{not json"
@@ -291,142 +213,3 @@ async def test_odd_button_payloads_are_ignored_with_one_line(
     assert len(dify.requests) == requests_before, "no feedback may reach Dify"
     assert message.rating is None
     await slack_bot.ask("C1", "still there?")
-
-
-# ------------------------------------------------------------------- ops routes
-
-BAD_OPS_REQUESTS = [
-    pytest.param(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", id="post"),
-    pytest.param(b"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n", id="delete"),
-    pytest.param(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", id="head"),
-    pytest.param(b"GET /metrics?%zz=%%&a[]=1&&=&%00 HTTP/1.1\r\nHost: x\r\n\r\n", id="query"),
-    pytest.param(b"GET /%ff%fe/../healthz HTTP/1.1\r\nHost: x\r\n\r\n", id="odd-path"),
-    pytest.param(
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
-        id="huge-header",
-    ),
-    pytest.param(b"GET /healthz?" + b"q" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", id="huge-url"),
-    pytest.param(
-        b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n" + b"x" * 2 * MiB,
-        id="huge-body",
-    ),
-    pytest.param(
-        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n" + b"x" * 2 * MiB,
-        id="huge-post",
-    ),
-    pytest.param(b"HELLO\r\n\r\n", id="garbage"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n", id="broken-header"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", id="neg-len"),
-    pytest.param(b"GET /slack/events HTTP/1.1\r\nHost: x\r\n\r\n", id="get-events"),
-]
-
-
-def assert_no_server_error(status: int, caplog: pytest.LogCaptureFixture) -> None:
-    assert 200 <= status < 500, f"answered {status}"
-    assert_no_traceback(caplog)
-
-
-@pytest.mark.parametrize("request_bytes", BAD_OPS_REQUESTS)
-async def test_ops_routes_on_the_events_port_never_answer_5xx(
-    slack_bot: SlackBot, quiet: pytest.LogCaptureFixture, request_bytes: bytes
-):
-    quiet.clear()
-    status = await raw_http(slack_bot.adapter.port, request_bytes)
-    assert_no_server_error(status, quiet)
-    await slack_bot.ask("C1", "still there?")
-
-
-@pytest.mark.parametrize("request_bytes", BAD_OPS_REQUESTS)
-async def test_the_metrics_port_never_answers_5xx(
-    fake_dify: FakeDify, tmp_path: Path, quiet: pytest.LogCaptureFixture, request_bytes: bytes
-):
-    from dify_bridge.ops.http import OpsServer
-    from tests.support import running_bridge
-
-    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
-        server = OpsServer(rt.bridge.metrics, "127.0.0.1", 0)
-        await server.start()
-        try:
-            quiet.clear()
-            status = await raw_http(server.port, request_bytes)
-            assert_no_server_error(status, quiet)
-            assert await raw_http(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == 200
-        finally:
-            await server.stop()
-
-
-# ------------------------------------------------------------------ Socket Mode
-
-
-@pytest.fixture
-async def socket_bot(
-    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
-) -> AsyncIterator[SlackBot]:
-    async with running_slack_bot(
-        fake_slack,
-        fake_dify,
-        tmp_path / "bridge.db",
-        SLACK_APP_TOKEN=fake_slack.app_token,
-        SLACK_SIGNING_SECRET="",
-    ) as bot:
-        yield bot
-
-
-def envelope(envelope_id: str, **fields: Any) -> str:
-    return json.dumps({"envelope_id": envelope_id} | fields)
-
-
-BROKEN_ENVELOPES = [
-    pytest.param("not json at all", None, id="not-json"),
-    pytest.param('{"envelope_id": "e1", "type": "events_api", "payl', None, id="cut-json"),
-    pytest.param("[1, 2, 3]", None, id="json-array"),
-    pytest.param('{"type": "events_api", "payload": {}}', None, id="no-envelope-id"),
-    pytest.param(envelope("e2", type="events_api"), "e2", id="no-payload"),
-    pytest.param(envelope("e3", payload={"type": "event_callback"}), "e3", id="no-type"),
-    pytest.param(envelope("e4", type="events_api", payload=[1, 2]), "e4", id="payload-array"),
-    pytest.param(envelope("e5", type="events_api", payload=5), "e5", id="payload-number"),
-    pytest.param(envelope("e6", type="events_api", payload="text"), "e6", id="payload-string"),
-    pytest.param(envelope("e7", type=["events_api"], payload={}), "e7", id="type-list"),
-    pytest.param(
-        envelope("e8", type="events_api", payload={"type": "event_callback", "event": "type"}),
-        "e8",
-        id="event-is-a-string",
-    ),
-    pytest.param(
-        envelope("e9", type="events_api", payload={"authorizations": "x"}),
-        "e9",
-        id="authorizations-string",
-    ),
-    pytest.param(envelope("e10", type="mystery", payload={}), "e10", id="unknown-type"),
-    pytest.param(
-        envelope("e11", type="events_api", payload={"type": "no_such_type"}),
-        "e11",
-        id="unknown-payload-type",
-    ),
-    pytest.param(
-        envelope("e12", type="interactive", payload={"type": "block_actions", "actions": [5]}),
-        "e12",
-        id="action-is-a-number",
-    ),
-]
-
-
-@pytest.mark.parametrize(("frame", "envelope_id"), BROKEN_ENVELOPES)
-async def test_broken_socket_mode_envelopes_are_acked_and_dropped_with_one_line(
-    socket_bot: SlackBot, quiet: pytest.LogCaptureFixture, frame: str, envelope_id: str | None
-):
-    slack = socket_bot.slack
-    quiet.clear()
-
-    ack = await slack.push_raw(frame, envelope_id=envelope_id)
-    if envelope_id is not None:
-        assert ack == {"envelope_id": envelope_id}
-    # envelopes are read in order: once this one is acked, the broken one has been read
-    await slack.push_event(slack.event_callback({"type": "team_join"}))
-    await eventually(lambda: bool(logged(quiet)))
-
-    assert_one_line(quiet)
-    assert socket_bot.dify.requests == []
-    event = slack.user_message("C1", "still there?", mention=True, event_type="app_mention")
-    assert "envelope_id" in await slack.push_event(slack.event_callback(event))
-    await socket_bot.answered("C1", event["ts"])
