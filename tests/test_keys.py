@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
+from dify_bridge.keys import EventKey, MessageKey, RouteScope, ThreadKey, dify_user_for
 from dify_bridge.store.schema import channel_of
 
 
@@ -60,3 +60,10 @@ def test_a_key_with_an_empty_part_is_refused() -> None:
         ThreadKey.slack("", "C1", "1.2")
     with pytest.raises(ValueError):
         ThreadKey.parse("slack")
+
+
+def test_event_keys_keep_the_first_release_format() -> None:
+    assert str(EventKey.slack_message("T1", "C1", "1.2")) == "slack-msg:T1:C1:1.2"
+    assert str(EventKey.slack_delivery("Ev123")) == "slack-event:Ev123"
+    assert str(EventKey.discord_message(42)) == "discord-msg:42"
+    assert str(EventKey.discord_interaction(43)) == "discord-interaction:43"

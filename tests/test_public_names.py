@@ -16,6 +16,7 @@ CORE = {
     "Adapter",
     "Attachment",
     "AudioSink",
+    "BoundedDict",
     "BoundedSet",
     "Bridge",
     "BridgeError",

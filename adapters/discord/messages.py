@@ -25,7 +25,6 @@ from typing import Literal
 import discord
 
 from dify_bridge.adapters.common import download
-from dify_bridge.adapters.discord.memory import BoundedDict
 from dify_bridge.adapters.discord.places import Conversation, Place, Places, role_ids
 from dify_bridge.adapters.discord.sink import DiscordSink, SuggestedQuestions
 from dify_bridge.adapters.discord.text import (
@@ -34,7 +33,7 @@ from dify_bridge.adapters.discord.text import (
     strip_bot_mention,
     thread_name,
 )
-from dify_bridge.core import Attachment, Bridge, Incoming
+from dify_bridge.core import Attachment, BoundedDict, Bridge, Incoming
 
 __all__ = ["ANSWERED_TYPES", "Asker", "MessageHandler"]
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass, replace
 
 import discord
 
-from dify_bridge.adapters.discord.memory import BoundedDict
 from dify_bridge.config import DiscordSettings
-from dify_bridge.core import AccessPolicy, Attachment, Incoming, RouteScope, ThreadKey
+from dify_bridge.core import AccessPolicy, Attachment, BoundedDict, Incoming, RouteScope, ThreadKey
 
 __all__ = ["AnyChannel", "Conversation", "Place", "Places", "policy_for", "role_ids"]
 

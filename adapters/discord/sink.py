@@ -18,7 +18,6 @@ import logging
 
 import discord
 
-from dify_bridge.adapters.discord.memory import BoundedDict
 from dify_bridge.adapters.discord.text import (
     DISLIKE_EMOJI,
     LIKE_EMOJI,
@@ -31,6 +30,7 @@ from dify_bridge.adapters.discord.text import (
 )
 from dify_bridge.core import (
     ActionKind,
+    BoundedDict,
     Controls,
     EditBudget,
     Message,

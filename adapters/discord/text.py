@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from dify_bridge.core import ActionKind, MessageKey, Rating
+from dify_bridge.keys import EventKey
 
 MAX_MESSAGE_LEN = 2000
 """Discord's limit for the content of one message."""
@@ -45,7 +46,7 @@ def parse_message_key(key: str) -> tuple[int, int]:
 
 def event_key(message_id: int) -> str:
     """Dedupe key of one message: gateway replays and resumes deliver it again."""
-    return f"discord-msg:{message_id}"
+    return str(EventKey.discord_message(message_id))
 
 
 def strip_bot_mention(content: str, bot_id: int) -> str:
@@ -124,7 +125,7 @@ def parse_custom_id(custom_id: str) -> tuple[ActionKind, str] | None:
 
 def interaction_event_key(interaction_id: int) -> str:
     """Dedupe key of a button click that asks a question."""
-    return f"discord-interaction:{interaction_id}"
+    return str(EventKey.discord_interaction(interaction_id))
 
 
 __all__ = [

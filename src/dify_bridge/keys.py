@@ -12,7 +12,8 @@ data: changing one orphans conversations. ``tests/test_keys.py`` pins them.
   ``discord:{channel_id}:{message_id}``, ``console:console:local:{n}:{m}``
 - event (claimed once, so a redelivery is not answered twice):
   ``slack-msg:{team}:{channel}:{ts}`` (the ``app_mention`` and the ``message``
-  of one message share it), ``slack-event:{event_id}`` (one delivery, retried)
+  of one message share it), ``slack-event:{event_id}`` (one delivery, retried),
+  ``discord-msg:{message_id}``, ``discord-interaction:{interaction_id}``
 - route scope: ``slack:{channel or team}``, ``discord:{channel}``,
   ``discord:guild:{guild}`` (the keys of ``DIFY_ROUTES_FILE``)
 """
@@ -118,6 +119,16 @@ class EventKey:
     def slack_message(cls, team: str, channel: str, ts: str) -> EventKey:
         """A user's message, whichever event (``app_mention`` or ``message``) brings it."""
         return cls(_join(("slack-msg", team, channel, ts)))
+
+    @classmethod
+    def discord_message(cls, message_id: int) -> EventKey:
+        """A Discord message: gateway replays and resumes deliver it again."""
+        return cls(_join(("discord-msg", str(message_id))))
+
+    @classmethod
+    def discord_interaction(cls, interaction_id: int) -> EventKey:
+        """A click on a Discord button that asks a question."""
+        return cls(_join(("discord-interaction", str(interaction_id))))
 
     @classmethod
     def slack_delivery(cls, event_id: str) -> EventKey:

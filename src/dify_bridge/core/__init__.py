@@ -10,7 +10,7 @@ from dify_bridge.core import notices
 from dify_bridge.core.access import AccessPolicy
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
-from dify_bridge.core.memory import BoundedSet
+from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
 from dify_bridge.core.ports import Adapter, AudioSink, Message, ReplySink, SinkLimits
@@ -31,6 +31,7 @@ __all__ = [
     "Adapter",
     "Attachment",
     "AudioSink",
+    "BoundedDict",
     "BoundedSet",
     "Bridge",
     "BridgeError",
