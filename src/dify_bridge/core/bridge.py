@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator
 
 from dify_bridge.core import notices
 from dify_bridge.core.commands import CommandRequest, Commands
-from dify_bridge.core.layout import notice_message
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
+from dify_bridge.core.output import post_notice
 from dify_bridge.core.ports import ReplySink
 from dify_bridge.core.turn import Turn
 from dify_bridge.core.types import Incoming, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
-from dify_bridge.errors import DifyError, MessageNotFound, SinkError, StoreError
+from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
 
@@ -66,7 +66,7 @@ class Bridge:
         self._taken.add(incoming.thread_key)  # before any await: a quick follow-up is followed
         if self._closing:
             log.info("not taking a new turn in %s: shutting down", incoming.thread_key)
-            await _post_notice(sink, notices.INTERRUPTED)
+            await post_notice(sink, notices.INTERRUPTED)
             return
         task = asyncio.current_task()
         if task is not None:
@@ -75,7 +75,7 @@ class Bridge:
         try:
             async with self._thread_turn(incoming.thread_key):
                 if self._closing:
-                    await _post_notice(sink, notices.INTERRUPTED)
+                    await post_notice(sink, notices.INTERRUPTED)
                     return
                 if not await self._claim(incoming, sink):
                     return
@@ -97,11 +97,11 @@ class Bridge:
             await turn.speak()
         except asyncio.CancelledError:
             if not started:  # cancelled while waiting its turn: say so, never silently
-                await _post_notice(sink, notices.INTERRUPTED)
+                await post_notice(sink, notices.INTERRUPTED)
             raise
         except Exception:  # the task boundary of one message: logged once, the user told
             log.exception("message in %s not handled", incoming.thread_key)
-            await _post_notice(sink, notices.UNEXPECTED)
+            await post_notice(sink, notices.UNEXPECTED)
         finally:
             if task is not None:
                 self._turns.discard(task)
@@ -117,7 +117,7 @@ class Bridge:
             first_time = await self.store.claim_events(keys, thread=follow)
         except StoreError as exc:
             log.error("message in %s not answered: %s", incoming.thread_key, exc)
-            await _post_notice(sink, notices.UNEXPECTED)
+            await post_notice(sink, notices.UNEXPECTED)
             return False
         if not first_time:
             log.info("already handled %s; skipping the redelivery", keys[0])
@@ -188,7 +188,7 @@ class Bridge:
         if turn is None:
             return False
         log.info("stop requested in %s", turn.thread_key)
-        return await turn.request_stop()
+        return await turn.stop.request()
 
     async def command(self, request: CommandRequest) -> str:
         """The private reply to ``new``, ``status`` or ``help`` (Markdown)."""
@@ -224,10 +224,3 @@ class Bridge:
                 del self._thread_locks[thread_key]
             else:
                 self._thread_locks[thread_key] = (lock, users - 1)
-
-
-async def _post_notice(sink: ReplySink, text: str) -> None:
-    try:
-        await sink.post(notice_message(text, sink))
-    except SinkError as exc:
-        log.error("could not post a notice: %s", exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from dify_bridge.core import notices
 from dify_bridge.core.ending import (
@@ -15,8 +14,8 @@ from dify_bridge.core.ending import (
     say_answer,
     suggestions_for,
 )
-from dify_bridge.core.layout import notice_message
 from dify_bridge.core.options import BridgeOptions
+from dify_bridge.core.output import post_notice, quietly
 from dify_bridge.core.ports import ReplySink
 from dify_bridge.core.question import prepare_question
 from dify_bridge.core.stream import AnswerStream, StopSwitch, TurnResult
@@ -80,19 +79,15 @@ class Turn:
     def stop_requested(self) -> bool:
         return self.stop.requested
 
-    async def request_stop(self) -> bool:
-        """Stop generating: Dify is told, the stream is left, the text so far stays."""
-        return await self.stop.request()
-
     async def run(self) -> None:
         query = self.incoming.text.replace("\x00", "").strip()
         if not query and not self.incoming.attachments:
-            await self._post_notice(notices.EMPTY_MESSAGE)
+            await post_notice(self.sink, notices.EMPTY_MESSAGE)
             return
         if len(query) > self.options.max_query_chars:
-            await self._post_notice(notices.too_long(len(query), self.options.max_query_chars))
+            await post_notice(self.sink, notices.too_long(len(query), self.options.max_query_chars))
             return
-        await self._quietly(self.sink.show_thinking)
+        await quietly(self.sink.show_thinking)
         self.metrics.active_streams.inc()
         started = time.monotonic()
         try:
@@ -112,7 +107,7 @@ class Turn:
             await self._end_with_notice(notices.UNEXPECTED)
         finally:
             report_turn(self.metrics, self.incoming, self.outcome, self.result, started)
-            await self._quietly(self.sink.clear_thinking)
+            await quietly(self.sink.clear_thinking)
 
     async def speak(self) -> None:
         """After the final text and outside the thread's turn: the spoken answer, if wanted."""
@@ -132,13 +127,13 @@ class Turn:
         if not conversation_id and self.options.opening_statement:
             opening = (await self.app.parameters()).get("opening_statement")
             if isinstance(opening, str) and opening.strip():
-                await self._post_notice(opening.strip())
+                await post_notice(self.sink, opening.strip())
         question = await prepare_question(
             self.incoming, query, app=self.app, user=self.dify_user, options=self.options
         )
         self._notes = question.notes
         if question.heard:
-            await self._post_notice(f'🎙️ "{question.heard}"')
+            await post_notice(self.sink, f'🎙️ "{question.heard}"')
         if question.refusal:
             await self._end_with_notice(question.refusal)
             return
@@ -224,15 +219,3 @@ class Turn:
                 await self._remember(keys)
         except (SinkError, StoreError) as exc:
             log.error("could not show the notice in the thread: %s", exc)
-
-    async def _post_notice(self, text: str) -> None:
-        try:
-            await self.sink.post(notice_message(text, self.sink))
-        except SinkError as exc:
-            log.error("could not post a notice: %s", exc)
-
-    async def _quietly(self, call: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await call()
-        except SinkError as exc:
-            log.info("thinking indicator in %s: %s", self.thread_key, exc)
