@@ -31,7 +31,9 @@ __all__ = [
     "NEW_IN_PRIVATE",
     "NOT_HERE",
     "PAUSED",
+    "RECONNECTING",
     "STOPPED",
+    "THINKING",
     "UNEXPECTED",
     "asked_line",
     "for_error",
@@ -47,6 +49,10 @@ UNEXPECTED = "Something went wrong on our side while answering. Please try again
 STOPPED = "_(Stopped.)_"
 PAUSED = "_(The workflow is now waiting for someone's input, which this bot cannot show here yet.)_"
 """A chatflow paused at a Human Input node. Never "ask again": that would run it twice."""
+THINKING = "💭 Thinking…"
+"""The live status while the model reasons (its reasoning is never shown)."""
+RECONNECTING = "🔄 Reconnecting to the assistant…"
+"""The live status while a broken chatflow stream is resumed."""
 CUT_OFF = "The answer was cut off before it was complete. Please ask again."
 """Under the part of an answer that arrived when Dify's stream ended early (after ⚠️)."""
 CUT_NOTICE = "\n\n_(The answer was too long and has been cut here.)_"
