@@ -34,6 +34,7 @@ from dify_bridge.errors import (
 
 log = logging.getLogger(__name__)
 
+
 def make_http_client(
     *, connect_timeout: float = 10.0, read_timeout: float = 60.0, max_connections: int = 1000
 ) -> httpx.AsyncClient:
