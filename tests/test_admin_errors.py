@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from dify_bridge.ops.runtime import Runtime
+
 from .fakes.chatflow import FakeChatflow
 from .support import RecordingSink, incoming, running_bridge
 
@@ -50,6 +52,13 @@ async def chatflow() -> AsyncIterator[FakeChatflow]:
         await fake.stop()
 
 
+async def still_answers(rt: Runtime, chatflow: FakeChatflow) -> None:
+    chatflow.script(["Back ", "again."])
+    other = RecordingSink()
+    await rt.bridge.handle_message(incoming("other", "and now?"), other)
+    assert other.texts == ["Back again."]
+
+
 def warnings_naming(caplog: pytest.LogCaptureFixture, code: str) -> list[str]:
     return [
         r.getMessage()
@@ -75,10 +84,7 @@ async def test_an_error_before_the_stream_says_what_is_wrong_and_who_can_fix_it(
         assert len(chatflow.chat_posts) == 1, "never retried (a quota does not pass in seconds)"
         assert len(warnings_naming(caplog, code)) == 1, "one WARNING line with Dify's code"
 
-        chatflow.script(["Back ", "again."])
-        other = RecordingSink()
-        await rt.bridge.handle_message(incoming("other", "and now?"), other)
-        assert other.texts == ["Back again."]
+        await still_answers(rt, chatflow)
 
 
 @pytest.mark.parametrize("code", IN_THE_STREAM)
@@ -92,13 +98,14 @@ async def test_an_error_event_mid_stream_says_what_is_wrong_under_the_text_so_fa
     async with running_bridge(chatflow.url, tmp_path / "b.db") as rt:
         await rt.bridge.handle_message(incoming("t", "hello"), sink)
 
-    (text,) = sink.texts
-    answer, _, notice = text.partition("\n\n⚠️ ")
-    assert answer == "Partial answer "
-    for words in SAYS[code]:
-        assert words in notice, notice
-    assert len(chatflow.chat_posts) == 1 and chatflow.resumes == [], "an error is not a cut"
-    assert len(warnings_naming(caplog, code)) == 1
+        (text,) = sink.texts
+        answer, _, notice = text.partition("\n\n⚠️ ")
+        assert answer == "Partial answer "
+        for words in SAYS[code]:
+            assert words in notice, notice
+        assert len(chatflow.chat_posts) == 1 and chatflow.resumes == [], "an error is not a cut"
+        assert len(warnings_naming(caplog, code)) == 1
+        await still_answers(rt, chatflow)
 
 
 async def test_too_many_requests_is_still_retried_with_backoff(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dify_bridge.core import notices
+from dify_bridge.dify.events import NodeStarted, ReasoningDelta, parse_event
 from dify_bridge.dify.streaming import RESUME_ATTEMPTS
 from dify_bridge.ops.runtime import Runtime
 
@@ -129,6 +130,7 @@ async def test_a_run_dify_does_not_know_is_not_tried_again(
         await rt.bridge.handle_message(incoming("t", "count to ten"), sink)
         assert sink.texts == [f"one two \n\n⚠️ {notices.CUT_OFF}"]
         assert len(chatflow.resumes) == 1
+        await still_answers(rt, chatflow)
 
 
 class AudioRecordingSink(RecordingSink):
@@ -205,3 +207,30 @@ async def test_the_steps_of_a_long_workflow_show_as_they_advance(
     statuses = [text for _, _, text in sink.calls if "⚙️" in text]
     assert statuses[0] != statuses[-1], "the status line is replaced as the steps advance"
     assert not any("⚙️ Answer" in text for _, _, text in sink.calls)
+
+
+def test_workflow_steps_and_reasoning_are_typed_events() -> None:
+    node = parse_event(
+        {
+            "event": "node_started",
+            "task_id": "t1",
+            "workflow_run_id": "r1",
+            "data": {
+                "title": "Search",
+                "node_type": "knowledge-retrieval",
+                "node_id": "n",
+                "index": 2,
+            },
+        }
+    )
+    assert node == NodeStarted(
+        task_id="t1", title="Search", node_type="knowledge-retrieval", node_id="n", index=2
+    )
+    thought = parse_event(
+        {"event": "reasoning_chunk", "data": {"reasoning": "hm", "is_final": False}}
+    )
+    assert thought == ReasoningDelta(text="hm", final=False)
+    last = parse_event({"event": "reasoning_chunk", "data": {"reasoning": "", "is_final": True}})
+    assert last == ReasoningDelta(text="", final=True)
+    odd = parse_event({"event": "node_started", "data": {"title": 7, "index": "x"}})
+    assert odd == NodeStarted()
