@@ -81,13 +81,18 @@ async def say_answer(
     if not wants_voice(options.voice_replies, await app.parameters()):
         return
     try:
-        audio = await spoken_answer(
-            app,
-            message_id=result.message_id,
-            user=user,
-            streamed=result.speech,
-            max_bytes=options.max_download_bytes,
-        )
+        if result.reasoning_in_text:  # Dify would speak its stored text, thoughts included
+            audio = await app.client.text_to_audio(
+                text=result.text, user=user, max_bytes=options.max_download_bytes
+            )
+        else:
+            audio = await spoken_answer(
+                app,
+                message_id=result.message_id,
+                user=user,
+                streamed=result.speech,
+                max_bytes=options.max_download_bytes,
+            )
         if audio:
             await sink.post_audio("answer.mp3", audio, "audio/mpeg")
     except DifyError as exc:

@@ -31,7 +31,9 @@ __all__ = [
     "NEW_IN_PRIVATE",
     "NOT_HERE",
     "PAUSED",
+    "RECONNECTING",
     "STOPPED",
+    "THINKING",
     "UNEXPECTED",
     "asked_line",
     "for_error",
@@ -47,6 +49,10 @@ UNEXPECTED = "Something went wrong on our side while answering. Please try again
 STOPPED = "_(Stopped.)_"
 PAUSED = "_(The workflow is now waiting for someone's input, which this bot cannot show here yet.)_"
 """A chatflow paused at a Human Input node. Never "ask again": that would run it twice."""
+THINKING = "💭 Thinking…"
+"""The live status while the model reasons (its reasoning is never shown)."""
+RECONNECTING = "🔄 Reconnecting to the assistant…"
+"""The live status while a broken chatflow stream is resumed."""
 CUT_OFF = "The answer was cut off before it was complete. Please ask again."
 """Under the part of an answer that arrived when Dify's stream ended early (after ⚠️)."""
 CUT_NOTICE = "\n\n_(The answer was too long and has been cut here.)_"
@@ -75,8 +81,43 @@ _BY_ERROR: tuple[tuple[type[DifyError], str], ...] = (
 )
 
 
+_BY_CODE: dict[str, str] = {
+    # Dify's own codes (api/controllers/service_api/app/error.py, controllers/web/error.py;
+    # mid-stream `error` events: base_app_generate_response_converter.py)
+    "provider_quota_exceeded": (
+        "The assistant's AI model has used up its quota with the model provider. "
+        "An admin of the Dify workspace needs to top it up or add the team's own provider "
+        "key (Settings → Model Provider)."
+    ),
+    "provider_not_initialize": (
+        "The assistant's AI model is not set up: Dify has no valid credentials for its "
+        "model provider. An admin of the Dify workspace needs to add them "
+        "(Settings → Model Provider)."
+    ),
+    "model_currently_not_support": (
+        "The AI model this assistant is set to use is not available on the current Dify "
+        "plan. An admin needs to pick another model for the app in Dify."
+    ),
+    "app_unavailable": (
+        "The assistant's app in Dify is unavailable: its configuration is broken or "
+        "incomplete. An admin needs to check and publish the app in Dify."
+    ),
+    "conversation_completed": (
+        "This conversation has been closed on the assistant's side. "
+        "Please start a new conversation to go on (the `new` command)."
+    ),
+    "rate_limit_error": (
+        "The assistant has reached the request limit of its Dify plan for now. Please "
+        "try again in a few minutes; an admin can raise the limit with a larger plan."
+    ),
+}
+"""Errors a person can act on, by Dify's code: what is wrong and who can fix it."""
+
+
 def for_error(exc: DifyError) -> str:
     """The one line a user reads when Dify failed in the way ``exc`` says."""
+    if exc.code in _BY_CODE:
+        return _BY_CODE[exc.code]
     for kind, sentence in _BY_ERROR:  # most specific first (StreamCutOff is a DifyUnavailable)
         if isinstance(exc, kind):
             return sentence

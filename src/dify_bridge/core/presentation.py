@@ -1,11 +1,11 @@
-"""How an answer's extras read in the thread: sources, produced files, agent status."""
+"""How an answer's extras read in the thread: sources, produced files, live status."""
 
 from __future__ import annotations
 
 from urllib.parse import urljoin
 
 from dify_bridge.core.types import Citation
-from dify_bridge.dify.events import AgentThought, FileProduced
+from dify_bridge.dify.events import AgentThought, FileProduced, NodeStarted
 
 
 def thought_status(thought: AgentThought) -> str:
@@ -15,6 +15,20 @@ def thought_status(thought: AgentThought) -> str:
     if len(tool_input) > 80:
         tool_input = tool_input[:77] + "…"
     return f"🔧 Using {thought.tool}" + (f" ({tool_input})" if tool_input else "") + "…"
+
+
+QUIET_NODES = frozenset({"start", "answer", "end"})
+"""Chatflow steps not worth a status: the answer itself shows they run."""
+
+
+def node_status(node: NodeStarted) -> str:
+    """A long chatflow's progress: the step it runs now, by the title its author gave it."""
+    if node.node_type in QUIET_NODES:
+        return ""
+    title = " ".join((node.title or node.node_type).split())
+    if len(title) > 80:
+        title = title[:77] + "…"
+    return f"⚙️ {title}…" if title else ""
 
 
 def format_citations(citations: list[Citation], *, limit: int = 5) -> str:
@@ -41,7 +55,9 @@ def format_files(files: list[FileProduced], api_url: str) -> str:
 
 
 __all__ = [
+    "QUIET_NODES",
     "format_citations",
     "format_files",
+    "node_status",
     "thought_status",
 ]

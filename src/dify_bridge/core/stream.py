@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from dify_bridge.core.presentation import thought_status
+from dify_bridge.core import notices
+from dify_bridge.core.presentation import node_status, thought_status
+from dify_bridge.core.reasoning import ReasoningFilter, strip_reasoning
 from dify_bridge.core.types import Citation, Controls, ThreadRecord
 from dify_bridge.core.writer import ReplyWriter
 from dify_bridge.dify.apps import DifyApp
@@ -21,10 +23,14 @@ from dify_bridge.dify.events import (
     FileProduced,
     HumanInputRequired,
     MessageEnded,
+    NodeStarted,
+    ReasoningDelta,
     StreamEvent,
+    StreamResumed,
     TtsAudio,
     pauses_answer,
 )
+from dify_bridge.dify.fields import citations_of
 from dify_bridge.errors import DifyError
 
 __all__ = ["AnswerStream", "StopSwitch", "TurnResult"]
@@ -47,6 +53,10 @@ class TurnResult:
     """The chatflow waits for a person (``human_input_required`` / ``workflow_paused``)."""
     human_input: HumanInputRequired | None = None
     """The form Dify asked a person to fill in, when it sent one."""
+    resumed: bool = False
+    """The stream broke and the chatflow's workflow run was reconnected to."""
+    reasoning_in_text: bool = False
+    """Dify's answer text held ``<think>`` blocks (left out of ``text``)."""
 
 
 SaveThread = Callable[[ThreadRecord], Coroutine[Any, Any, None]]
@@ -91,18 +101,23 @@ class AnswerStream:
         saving: list[asyncio.Task[None]] = []
         try:
             async with contextlib.aclosing(events):  # a stop leaves the stream: close it now
-                await self._read(events, conversation_id, saving)
+                left = await self._read(events, conversation_id, saving)
         finally:
             for task in saving:  # the mapping is confirmed before the turn ends
                 await task
+        if self._result.resumed and not left and not self._result.paused:
+            await self._take_stored_answer()
 
     async def _read(
         self,
         events: AsyncIterator[StreamEvent],
         mapped: str | None,
         saving: list[asyncio.Task[None]],
-    ) -> None:
+    ) -> bool:
+        """Returns True when the stream was left (a user's Stop) before its end."""
         result = self._result
+        answer = ReasoningFilter()
+        restating = False  # after a reconnection, until the answer is restated
         status = ""
         started = time.monotonic()
         async for event in events:
@@ -115,20 +130,59 @@ class AnswerStream:
             result.message_id = event.message_id or result.message_id
             result.task_id = event.task_id or result.task_id
             if self.stopping is not None and await self.stopping():
-                break
+                return True
             if isinstance(event, AnswerDelta):
-                result.text += event.text
-                status = ""
+                if restating:  # chunks before any message_replace: the run's log from its start
+                    answer.replace("")
+                    restating = False
+                answer.feed(event.text)
+                status = notices.THINKING if answer.thinking else ""
                 if result.first_chunk_at is None:
                     result.first_chunk_at = time.monotonic() - started
             elif isinstance(event, AnswerReplaced):
-                result.text = event.text
+                answer.replace(event.text)
+                restating = False
+                status = notices.THINKING if answer.thinking else status
+            elif isinstance(event, ReasoningDelta):
+                status = "" if event.final else notices.THINKING
             elif isinstance(event, AgentThought):
                 status = thought_status(event) or status
+            elif isinstance(event, NodeStarted):
+                status = node_status(event) or status
+            elif isinstance(event, StreamResumed):
+                result.resumed = restating = True
+                status = notices.RECONNECTING
             else:
                 self._note(event)
                 continue
+            result.text, result.reasoning_in_text = answer.text, answer.seen
             self._writer.update(self.prefix + result.text, status=status, controls=self._controls)
+        result.text = answer.finish()
+        return False
+
+    async def _take_stored_answer(self) -> None:
+        """After a reconnection, the answer as Dify stored it when the run ended.
+
+        Dify writes a chatflow's answer once, at ``message_end``; a snapshot taken
+        mid-run may lag behind the chunks that were sent while no one listened, and
+        a run that ended meanwhile sends only ``workflow_finished``."""
+        result = self._result
+        if not (result.conversation_id and result.message_id):
+            return
+        try:
+            stored = await self._app.client.find_message(
+                result.conversation_id, result.message_id, user=self._user
+            )
+        except DifyError as exc:
+            log.warning("could not read the stored answer %s: %s", result.message_id, exc)
+            return
+        answer = stored.get("answer") if stored else None
+        if not isinstance(answer, str) or not answer.strip():
+            return
+        result.text = strip_reasoning(answer)
+        result.reasoning_in_text = result.reasoning_in_text or result.text != answer
+        if stored and not result.citations:
+            result.citations = list(citations_of(stored.get("retriever_resources")))
 
     def _note(self, event: StreamEvent) -> None:
         """Events that add to the answer without changing its text."""

@@ -194,7 +194,13 @@ class Turn:
             self.metrics.rate_limited.labels("dify").inc()
         cut_off = isinstance(exc, StreamCutOff)
         self.outcome = "cut_off" if cut_off else "failed"
-        log.warning("turn in %s %s: %s", self.thread_key, self.outcome.replace("_", " "), exc)
+        log.warning(
+            "turn in %s %s (%s): %s",
+            self.thread_key,
+            self.outcome.replace("_", " "),
+            exc.code or type(exc).__name__,
+            exc,
+        )
         # only part of an answer that was cut off: nothing to rate
         await self._end_with_notice(notices.for_error(exc), remember=not cut_off)
 

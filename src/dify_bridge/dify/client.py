@@ -8,17 +8,17 @@ to a local fake server.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import random
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from httpx_sse import SSEError, aconnect_sse
 
 from dify_bridge.dify.errors import describe, error_from_response
-from dify_bridge.dify.events import StreamEvent, ends_answer, parse_event
+from dify_bridge.dify.events import StreamEvent
+from dify_bridge.dify.streaming import RETRY_ATTEMPTS, AnswerStreamer
 from dify_bridge.dify.types import Rating
 from dify_bridge.downloads import (
     MAX_DOWNLOAD_BYTES,
@@ -30,13 +30,9 @@ from dify_bridge.errors import (
     DifyUnavailable,
     FileTooLarge,
     RateLimited,
-    StreamCutOff,
 )
 
 log = logging.getLogger(__name__)
-
-RETRY_ATTEMPTS = 4
-"""Tries of one request when Dify is busy (429 too_many_requests) or unreachable."""
 
 
 def make_http_client(
@@ -92,9 +88,13 @@ class DifyClient:
         Returning normally means Dify said the answer is complete
         (``message_end``, a successful ``workflow_finished``) or that the
         chatflow paused for a person. A stream that ends any other way, by a
-        clean EOF, a broken connection or a stall past the read timeout,
-        raises :class:`StreamCutOff`: the events yielded were only part of
-        the answer. Trouble after the answer is complete is only logged.
+        clean EOF, a broken connection or a stall past the read timeout, is
+        a cut: a chatflow's is resumed through its workflow run (a
+        :class:`StreamResumed` event, then the answer restated from its
+        start; see :mod:`dify_bridge.dify.streaming`), anything else, or a
+        run that cannot be resumed, raises :class:`StreamCutOff`: the events
+        yielded were only part of the answer. Trouble after the answer is
+        complete is only logged.
         """
         body: dict[str, Any] = {
             "query": query,
@@ -106,63 +106,10 @@ class DifyClient:
         }
         if files:
             body["files"] = [dict(f) for f in files]
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
-            received_bytes = False
-            ended = False  # Dify said the answer is complete, or the chatflow paused
-            try:
-                async with aconnect_sse(
-                    self._http,
-                    "POST",
-                    f"{self._base}/chat-messages",
-                    json=body,
-                    headers=self._headers,
-                ) as source:
-                    response = source.response
-                    if response.status_code != 200:
-                        await response.aread()
-                        raise error_from_response(response)
-                    received_bytes = True
-                    async for sse in source.aiter_sse():
-                        if not sse.data:
-                            continue  # bare `event: ping` keep-alives
-                        try:
-                            payload = json.loads(sse.data)
-                        except json.JSONDecodeError:
-                            log.warning(
-                                "skipping an SSE event that is not JSON (%d bytes)", len(sse.data)
-                            )
-                            continue
-                        if not isinstance(payload, dict):
-                            continue
-                        event = parse_event(payload)
-                        if event is not None:
-                            ended = ended or ends_answer(event)
-                            yield event
-                    if not ended:
-                        raise StreamCutOff("Dify closed the stream before the answer was complete")
-                    return
-            except RateLimited as exc:
-                if not exc.retryable or attempt == RETRY_ATTEMPTS:
-                    raise
-                await self._backoff(attempt, exc.retry_after)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt == RETRY_ATTEMPTS:
-                    raise DifyUnavailable(f"cannot connect to Dify: {describe(exc)}") from None
-                await self._backoff(attempt, None)
-            except SSEError as exc:
-                raise DifyUnavailable(f"Dify did not answer with an event stream: {exc}") from None
-            except httpx.HTTPError as exc:
-                if ended:  # the answer is whole; what comes after it does not matter
-                    log.info("Dify's stream ended untidily after the answer: %s", describe(exc))
-                    return
-                if isinstance(exc, httpx.ReadTimeout):
-                    problem = "Dify stopped sending (read timeout)"
-                else:
-                    what = "mid-stream" if received_bytes else "before the stream"
-                    problem = f"connection to Dify failed {what}: {describe(exc)}"
-                if received_bytes:
-                    raise StreamCutOff(problem) from None
-                raise DifyUnavailable(problem) from None
+        streamer = AnswerStreamer(self._http, self._base, self._headers, self._backoff)
+        async with contextlib.aclosing(streamer.chat(body)) as events:
+            async for event in events:
+                yield event
 
     async def send_feedback(
         self, message_id: str, rating: Rating | None, *, user: str, content: str | None = None
@@ -184,6 +131,22 @@ class DifyClient:
     async def info(self) -> dict[str, Any]:
         """The app's name, description and mode (``chat``, ``advanced-chat``, ...)."""
         return await self._request("GET", "/info")
+
+    async def find_message(
+        self, conversation_id: str, message_id: str, *, user: str
+    ) -> dict[str, Any] | None:
+        """One of the latest messages of a conversation as Dify stored it (``answer``,
+        ``retriever_resources``), or None when it is not among them."""
+        data = await self._request(
+            "GET",
+            "/messages",
+            params={"conversation_id": conversation_id, "user": user, "limit": "5"},
+        )
+        items = data.get("data")
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("id") == message_id:
+                return item
+        return None
 
     async def delete_conversation(self, conversation_id: str, *, user: str) -> None:
         await self._request("DELETE", f"/conversations/{conversation_id}", json={"user": user})

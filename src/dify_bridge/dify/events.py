@@ -10,6 +10,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from dify_bridge.dify.fields import (
+    citations_of,
+    data_of,
+    expiration_of,
+    object_of,
+    objects_of,
+    text_of,
+    usage_of,
+)
 from dify_bridge.dify.types import Citation, Usage
 from dify_bridge.errors import StreamFailed
 
@@ -110,6 +119,38 @@ class WorkflowPaused(StreamEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NodeStarted(StreamEvent):
+    """``node_started``: a chatflow step begins (shown as a passing status, never as text)."""
+
+    title: str = ""
+    node_type: str = ""
+    node_id: str = ""
+    index: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReasoningDelta(StreamEvent):
+    """``reasoning_chunk``: the model's thoughts (the LLM node's "separated" reasoning format).
+
+    Never answer text; ``final`` is the last (possibly empty) piece."""
+
+    text: str = ""
+    final: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamResumed(StreamEvent):
+    """Not Dify's: the client lost a chatflow's stream and reconnects to its workflow run.
+
+    What follows restates the answer from its start (a ``message_replace`` with the
+    answer so far, or the run's whole event log again), then goes on live. Sent
+    before each try, ``attempt`` counting from 1."""
+
+    workflow_run_id: str = ""
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class TtsAudio(StreamEvent):
     """``tts_message``: a base64 piece of spoken answer (empty at ``tts_message_end``)."""
 
@@ -142,7 +183,6 @@ _IGNORED = frozenset(
     {
         "ping",
         "workflow_started",
-        "node_started",
         "node_finished",
         "node_retry",
         "iteration_started",
@@ -153,7 +193,6 @@ _IGNORED = frozenset(
         "loop_completed",
         "parallel_branch_started",
         "parallel_branch_finished",
-        "reasoning_chunk",
         "text_chunk",
         "text_replace",
         "agent_log",
@@ -168,146 +207,99 @@ def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
     """
     kind = payload.get("event")
     ids = {
-        "conversation_id": _text(payload.get("conversation_id")),
-        "message_id": _text(payload.get("message_id") or payload.get("id")),
-        "task_id": _text(payload.get("task_id")),
+        "conversation_id": text_of(payload.get("conversation_id")),
+        "message_id": text_of(payload.get("message_id") or payload.get("id")),
+        "task_id": text_of(payload.get("task_id")),
     }
     if kind in ("message", "agent_message"):
-        return AnswerDelta(text=_text(payload.get("answer")), **ids)
+        return AnswerDelta(text=text_of(payload.get("answer")), **ids)
     if kind == "message_replace":
-        return AnswerReplaced(text=_text(payload.get("answer")), **ids)
+        return AnswerReplaced(text=text_of(payload.get("answer")), **ids)
     if kind == "agent_thought":
         return AgentThought(
-            thought=_text(payload.get("thought")),
-            tool=_text(payload.get("tool")),
-            tool_input=_text(payload.get("tool_input")),
-            observation=_text(payload.get("observation")),
+            thought=text_of(payload.get("thought")),
+            tool=text_of(payload.get("tool")),
+            tool_input=text_of(payload.get("tool_input")),
+            observation=text_of(payload.get("observation")),
             **ids,
         )
     if kind == "message_file":
-        ids["message_id"] = _text(payload.get("message_id"))
+        ids["message_id"] = text_of(payload.get("message_id"))
         return FileProduced(
-            url=_text(payload.get("url")),
-            file_type=_text(payload.get("type")),
-            belongs_to=_text(payload.get("belongs_to")),
+            url=text_of(payload.get("url")),
+            file_type=text_of(payload.get("type")),
+            belongs_to=text_of(payload.get("belongs_to")),
             **ids,
         )
     if kind == "message_end":
-        ids["message_id"] = _text(payload.get("message_id") or payload.get("id"))
+        ids["message_id"] = text_of(payload.get("message_id") or payload.get("id"))
         metadata = payload.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         files = payload.get("files")
         return MessageEnded(
-            usage=_usage(metadata.get("usage")),
-            citations=_citations(metadata.get("retriever_resources")),
+            usage=usage_of(metadata.get("usage")),
+            citations=citations_of(metadata.get("retriever_resources")),
             files=tuple(f for f in files if isinstance(f, dict)) if isinstance(files, list) else (),
             **ids,
         )
     if kind == "workflow_finished":
         data = payload.get("data")
         data = data if isinstance(data, dict) else {}
-        status = _text(data.get("status")) or "succeeded"
+        status = text_of(data.get("status")) or "succeeded"
         if status == "failed":  # "stopped" carries its reason in "error" too: not a failure
-            reason = _text(data.get("error")) or "no reason given"
+            reason = text_of(data.get("error")) or "no reason given"
             raise StreamFailed(f"workflow failed: {reason}", code="workflow_failed")
         return WorkflowFinished(status=status, **ids)
     if kind == "human_input_required":
-        data = _data(payload)
+        data = data_of(payload)
         return HumanInputRequired(
-            workflow_run_id=_text(payload.get("workflow_run_id") or data.get("workflow_run_id")),
-            form_id=_text(data.get("form_id")),
-            node_id=_text(data.get("node_id")),
-            node_title=_text(data.get("node_title")),
-            form_content=_text(data.get("form_content")),
-            inputs=_objects(data.get("inputs")),
-            actions=_objects(data.get("actions")),
-            form_token=_text(data.get("form_token")),
-            resolved_default_values=_object(data.get("resolved_default_values")),
-            expiration_time=_expiration(data.get("expiration_time")),
+            workflow_run_id=text_of(payload.get("workflow_run_id") or data.get("workflow_run_id")),
+            form_id=text_of(data.get("form_id")),
+            node_id=text_of(data.get("node_id")),
+            node_title=text_of(data.get("node_title")),
+            form_content=text_of(data.get("form_content")),
+            inputs=objects_of(data.get("inputs")),
+            actions=objects_of(data.get("actions")),
+            form_token=text_of(data.get("form_token")),
+            resolved_default_values=object_of(data.get("resolved_default_values")),
+            expiration_time=expiration_of(data.get("expiration_time")),
             **ids,
         )
     if kind == "workflow_paused":
-        data = _data(payload)
+        data = data_of(payload)
         reasons = data.get("reasons")
         return WorkflowPaused(
-            workflow_run_id=_text(payload.get("workflow_run_id") or data.get("workflow_run_id")),
+            workflow_run_id=text_of(payload.get("workflow_run_id") or data.get("workflow_run_id")),
             reasons=tuple(reasons) if isinstance(reasons, list) else (),
             **ids,
         )
+    if kind == "node_started":
+        data = data_of(payload)
+        index = data.get("index")
+        return NodeStarted(
+            title=text_of(data.get("title")),
+            node_type=text_of(data.get("node_type")),
+            node_id=text_of(data.get("node_id")),
+            index=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+            **ids,
+        )
+    if kind == "reasoning_chunk":
+        data = data_of(payload)
+        return ReasoningDelta(
+            text=text_of(data.get("reasoning")), final=data.get("is_final") is True, **ids
+        )
     if kind in ("tts_message", "tts_message_end"):
-        return TtsAudio(audio=_text(payload.get("audio")), final=kind == "tts_message_end", **ids)
+        return TtsAudio(audio=text_of(payload.get("audio")), final=kind == "tts_message_end", **ids)
     if kind == "error":
         http_status = payload.get("status")
         raise StreamFailed(
-            _text(payload.get("message")) or "error event in the stream",
+            text_of(payload.get("message")) or "error event in the stream",
             status=http_status if isinstance(http_status, int) else 0,
-            code=_text(payload.get("code")),
+            code=text_of(payload.get("code")),
         )
     if kind not in _IGNORED:
         log.debug("skipping unknown Dify event %r", kind)
     return None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _data(payload: dict[str, Any]) -> dict[str, Any]:
-    return _object(payload.get("data"))
-
-
-def _objects(value: Any) -> tuple[dict[str, Any], ...]:
-    return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
-
-
-def _expiration(value: Any) -> int | float | str | None:
-    """A Unix time or an ISO string, as Dify sent it."""
-    if isinstance(value, bool):
-        return None
-    return value if isinstance(value, int | float | str) else None
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
-    return Usage(
-        prompt_tokens=int(_number(raw.get("prompt_tokens"))),
-        completion_tokens=int(_number(raw.get("completion_tokens"))),
-        total_tokens=int(_number(raw.get("total_tokens"))),
-        latency=_number(raw.get("latency")),
-    )
-
-
-def _citations(raw: Any) -> tuple[Citation, ...]:
-    if not isinstance(raw, list):
-        return ()
-    citations = []
-    for index, item in enumerate(raw, start=1):
-        if not isinstance(item, dict):
-            continue
-        score = item.get("score")
-        citations.append(
-            Citation(
-                position=int(_number(item.get("position"))) or index,
-                dataset_name=_text(item.get("dataset_name")),
-                document_name=_text(item.get("document_name")),
-                content=_text(item.get("content")),
-                score=float(score) if isinstance(score, int | float) else None,
-                url=_text(item.get("url") or item.get("source_url")),
-            )
-        )
-    return tuple(citations)
 
 
 __all__ = [
@@ -318,7 +310,10 @@ __all__ = [
     "FileProduced",
     "HumanInputRequired",
     "MessageEnded",
+    "NodeStarted",
+    "ReasoningDelta",
     "StreamEvent",
+    "StreamResumed",
     "TtsAudio",
     "WorkflowFinished",
     "WorkflowPaused",
