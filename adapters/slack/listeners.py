@@ -63,6 +63,7 @@ class SlackListeners:
             directory=directory,
             files=SlackFiles(settings.bot_token.value, settings.api_url),
             identity=identity,
+            streaming=settings.streaming == "auto",
         )
         self.interactions = SlackInteractions(
             bridge,

@@ -26,6 +26,7 @@ from .events import BotIdentity, UserMessage, parse_message
 from .files import SlackFiles
 from .payload import MalformedPayload, ignored
 from .sink import SlackSink
+from .streaming import SlackStreamSink
 
 __all__ = ["SlackMessages", "route_scopes"]
 
@@ -45,7 +46,9 @@ class SlackMessages:
         directory: SlackDirectory,
         files: SlackFiles,
         identity: Callable[[], Awaitable[BotIdentity]],
+        streaming: bool = True,
     ) -> None:
+        self._streaming = streaming
         self._bridge = bridge
         self._client = client
         self._access = access
@@ -96,15 +99,32 @@ class SlackMessages:
             route_scopes=route_scopes(message.team_id, message.channel),
             attachments=self._files.fetchable(message.attachments),
         )
-        sink = SlackSink(
+        await self._bridge.handle_message(incoming, self.sink_for(message))
+
+    def sink_for(self, message: UserMessage) -> SlackSink:
+        """Streaming messages in channel threads and assistant threads (``SLACK_STREAMING=auto``);
+        a plain DM's top level is posted and edited."""
+        budgets = self._budgets.team(message.team_id)
+        thread_ts = message.reply_thread_ts
+        if self._streaming and thread_ts:
+            return SlackStreamSink(
+                self._client,
+                team_id=message.team_id,
+                channel=message.channel,
+                thread_ts=thread_ts,
+                reply_to_ts=message.ts,
+                budgets=budgets,
+                recipient_user_id=None if message.is_dm else message.user,
+                assistant_thread=message.is_dm,
+            )
+        return SlackSink(
             self._client,
             team_id=message.team_id,
             channel=message.channel,
-            thread_ts=message.reply_thread_ts,
+            thread_ts=thread_ts,
             reply_to_ts=message.ts,
-            edit_budget=self._budgets.for_team(message.team_id),
+            edit_budget=budgets.update,
         )
-        await self._bridge.handle_message(incoming, sink)
 
 
 def route_scopes(team_id: str, channel: str) -> tuple[str, ...]:

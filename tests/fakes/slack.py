@@ -33,6 +33,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.bodies import Serving, serve_in_pieces
+from tests.fakes.slack_ai import FakeSlackAI
 
 __all__ = ["ApiCall", "FakeFile", "FakeMessage", "FakeSlack", "sign_request"]
 
@@ -72,6 +73,8 @@ class FakeMessage:
     edits: int = 0
     deleted: bool = False
     streaming: bool = False
+    below: list[Any] = field(default_factory=list)
+    """Blocks a ``chat.stopStream`` put below a streamed text (buttons)."""
     reactions: dict[str, list[str]] = field(default_factory=dict)
     files: list[FakeFile] = field(default_factory=list)
     """Files shared in this message (an upload completed into the channel)."""
@@ -83,15 +86,18 @@ class FakeMessage:
             return self.text
         return "".join(
             str(block.get("text", {}).get("text", ""))
+            if block.get("type") == "section"
+            else str(block.get("text", ""))
             for block in self.blocks
-            if isinstance(block, dict) and block.get("type") == "section"
+            if isinstance(block, dict) and block.get("type") in ("section", "markdown")
         )
 
     def buttons(self) -> list[dict[str, Any]]:
+        """Buttons and feedback buttons under the message (``context_actions`` included)."""
         return [
             element
-            for block in self.blocks or []
-            if isinstance(block, dict) and block.get("type") == "actions"
+            for block in [*(self.blocks or []), *self.below]
+            if isinstance(block, dict) and block.get("type") in ("actions", "context_actions")
             for element in block.get("elements", [])
         ]
 
@@ -142,7 +148,7 @@ def sign_request(body: str, secret: str, timestamp: int | None = None) -> dict[s
     }
 
 
-class FakeSlack:
+class FakeSlack(FakeSlackAI):
     """A workspace with one bot user, served on 127.0.0.1."""
 
     def __init__(
@@ -402,7 +408,17 @@ class FakeSlack:
         self, message: FakeMessage, action_id: str, *, user: str = "U1"
     ) -> dict[str, Any]:
         """The ``block_actions`` payload of a click on one of ``message``'s buttons."""
-        (button,) = [b for b in message.buttons() if b["action_id"] == action_id]
+        action = self.feedback_click(message, action_id)
+        if action is None:
+            (button,) = [b for b in message.buttons() if b["action_id"] == action_id]
+            action = {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "dify_controls",
+                "text": button["text"],
+                "value": button.get("value", ""),
+                "action_ts": f"{time.time():.6f}",
+            }
         container: dict[str, Any] = {
             "type": "message",
             "message_ts": message.ts,
@@ -421,16 +437,7 @@ class FakeSlack:
             "team": {"id": self.team_id, "domain": "fake"},
             "channel": {"id": message.channel, "name": f"channel-{message.channel.lower()}"},
             "message": _view(message),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "dify_controls",
-                    "text": button["text"],
-                    "value": button.get("value", ""),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [action],
         }
 
     def slash_command(
@@ -621,7 +628,7 @@ class FakeSlack:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         if self.token_revoked and token == self.bot_token:
             return 200, {"ok": False, "error": "token_revoked"}, {}
-        limited = self._check_limit(method)
+        limited = self._check_limit(method) or self._check_tiers(method, args)
         if limited is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
         faults = self._faults.get(method)
@@ -698,6 +705,9 @@ class FakeSlack:
             return self._error("message_not_found")
         if message.user != self.bot_user_id:
             return self._error("cant_update_message")
+        conflict = self._streaming_conflict(args)
+        if conflict is not None:
+            return conflict
         text = str(args.get("text", "") or "")
         if len(text) > UPDATE_MAX_CHARS:
             return self._error("msg_too_long")
@@ -720,30 +730,6 @@ class FakeSlack:
 
     def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self.next_ts()}
-
-    def _api_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel", ""))
-        text = str(args.get("markdown_text", "") or "")
-        thread_ts = args.get("thread_ts") or None
-        message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
-        message.streaming = True
-        return {"ok": True, "channel": channel, "ts": message.ts}
-
-    def _api_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self._message(args)
-        if message is None:
-            return self._error("message_not_found")
-        if not message.streaming:
-            return self._error("message_not_in_streaming_state")
-        message.text += str(args.get("markdown_text", "") or "")
-        return {"ok": True, "channel": message.channel, "ts": message.ts}
-
-    def _api_chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        result = self._api_chat_appendStream(args)
-        message = self._message(args)
-        if message is not None and result["ok"]:
-            message.streaming = False
-        return result
 
     def _api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
@@ -808,9 +794,6 @@ class FakeSlack:
                 "is_im": is_im,
             },
         }
-
-    def _api_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True}
 
     def _api_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         filename, length = str(args.get("filename") or ""), str(args.get("length") or "")

@@ -13,7 +13,8 @@ from dify_bridge.core.commands import CommandRequest
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.ports import Adapter, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.ports import Adapter, AppendingSink, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.tables import tables_as_code
 from dify_bridge.core.types import (
     ActionKind,
     Attachment,
@@ -29,6 +30,7 @@ __all__ = [
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AppendingSink",
     "Attachment",
     "AudioSink",
     "BoundedSet",
@@ -50,4 +52,5 @@ __all__ = [
     "ThreadKey",
     "dify_user_for",
     "notices",
+    "tables_as_code",
 ]
