@@ -64,6 +64,7 @@ class SlackListeners:
             files=SlackFiles(settings.bot_token.value, settings.api_url),
             identity=identity,
             streaming=settings.streaming == "auto",
+            thread_context=settings.thread_context,
         )
         self.interactions = SlackInteractions(
             bridge,

@@ -3,6 +3,8 @@
 - A mention in a channel is answered in a thread under that message; later
   messages in a thread the bot follows (:meth:`Bridge.follows`) continue
   without a mention.
+- A mention inside a thread the bot was not in brings the thread's earlier
+  messages on that first turn (:mod:`.context`, ``SLACK_THREAD_CONTEXT``).
 - A DM is one conversation per DM channel (a DM thread is its own one).
 - An audio clip or audio file becomes the question through the core's voice
   step; the thread shows what was heard (``🎙️ "…"``) or why it could not be used.
@@ -21,6 +23,7 @@ from dify_bridge.keys import RouteScope
 
 from .access import SlackAccess
 from .budgets import WorkspaceBudgets
+from .context import thread_context
 from .directory import SlackDirectory
 from .events import BotIdentity, UserMessage, parse_message
 from .files import SlackFiles
@@ -47,8 +50,10 @@ class SlackMessages:
         files: SlackFiles,
         identity: Callable[[], Awaitable[BotIdentity]],
         streaming: bool = True,
+        thread_context: bool = True,
     ) -> None:
         self._streaming = streaming
+        self._thread_context = thread_context
         self._bridge = bridge
         self._client = client
         self._access = access
@@ -60,7 +65,26 @@ class SlackMessages:
     async def on_mention(self, body: dict[str, Any]) -> None:
         message = await self._parse(body)
         if message is not None and self._access.allows(message.channel, message.user):
-            await self.answer(message)
+            await self.answer(message, context=await self._joining_context(message))
+
+    async def _joining_context(self, message: UserMessage) -> str:
+        """A mention in a thread the bot is not in yet: the thread's earlier messages."""
+        if (
+            not self._thread_context
+            or message.is_dm
+            or message.thread_ts is None
+            or await self._bridge.follows(message.thread_key)
+        ):
+            return ""
+        bot = await self._identity()
+        return await thread_context(
+            self._client,
+            self._directory,
+            channel=message.channel,
+            thread_ts=message.thread_ts,
+            before_ts=message.ts,
+            bot_user_id=bot.user_id,
+        )
 
     async def on_message(self, body: dict[str, Any]) -> None:
         message = await self._parse(body)
@@ -81,7 +105,7 @@ class SlackMessages:
             ignored(body, exc)
             return None
 
-    async def answer(self, message: UserMessage) -> None:
+    async def answer(self, message: UserMessage, *, context: str = "") -> None:
         """Answer ``message`` in its thread (the bridge never raises for Dify or Slack)."""
         bot = await self._identity()
         channel_name = "" if message.is_dm else await self._directory.channel_name(message.channel)
@@ -98,6 +122,7 @@ class SlackMessages:
             shared=not message.is_dm,
             route_scopes=route_scopes(message.team_id, message.channel),
             attachments=self._files.fetchable(message.attachments),
+            context=context,
         )
         await self._bridge.handle_message(incoming, self.sink_for(message))
 

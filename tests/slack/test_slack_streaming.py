@@ -165,3 +165,32 @@ async def test_native_feedback_and_old_buttons_both_rate_the_answer(slack_bot: S
     assert payload["actions"][0]["type"] == "button"
     await slack.post_action(slack_bot.events_url, payload)
     await eventually(lambda: message.rating == "like")
+
+
+async def test_a_mention_in_someone_elses_thread_brings_its_earlier_messages(
+    slack_bot: SlackBot,
+):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    root = slack.add_message("C1", "Shall we move the launch to May?", user="U1")
+    slack.add_message("C1", "Only if QA is done by then.", user="U2", thread_ts=root.ts)
+
+    await slack_bot.ask("C1", "what do you think?", thread_ts=root.ts, user="U1")
+    first = dify.chat_requests[-1]["query"]
+    assert first.startswith("Earlier in this thread:\nAlice: Shall we move the launch to May?")
+    assert "Bob: Only if QA is done by then." in first
+    assert first.endswith("Alice: what do you think?")
+
+    await slack_bot.reply("C1", root.ts, "and June?")
+    assert "Earlier in this thread" not in dify.chat_requests[-1]["query"], "first turn only"
+
+
+async def test_without_the_thread_when_slack_rate_limits_the_lookup(slack_bot: SlackBot):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    root = slack.add_message("C1", "Some earlier talk", user="U2")
+    slack.fail_next("conversations.replies", 1, retry_after=30)
+
+    await slack_bot.ask("C1", "hello?", thread_ts=root.ts)
+
+    assert dify.chat_requests[-1]["query"] == "Alice: hello?"
+    (refused,) = slack.calls_to("conversations.replies")
+    assert refused.status == 429, "asked once, not waited out"

@@ -80,6 +80,9 @@ class Incoming:
     """Where the message came from, most specific first (e.g. channel, guild),
     used to pick the Dify app of a new thread."""
     attachments: tuple[Attachment, ...] = ()
+    context: str = ""
+    """What was said before the bot joined (e.g. a thread's earlier messages), sent
+    ahead of the question on this turn only."""
 
     @property
     def placeholders(self) -> dict[str, str]:
