@@ -14,6 +14,7 @@ CORE = {
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AppendingSink",
     "Attachment",
     "AudioSink",
     "BoundedSet",
@@ -26,6 +27,7 @@ CORE = {
     "Incoming",
     "Message",
     "MessageKey",
+    "Opening",
     "Rating",
     "Reaction",
     "ReplySink",
@@ -35,6 +37,7 @@ CORE = {
     "ThreadKey",
     "dify_user_for",
     "notices",
+    "tables_as_code",
 }
 
 

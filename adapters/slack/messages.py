@@ -19,9 +19,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.core import Bridge, Incoming
-from dify_bridge.keys import RouteScope
 
 from .access import SlackAccess
+from .assistant import SlackAssistant, route_scopes
 from .budgets import WorkspaceBudgets
 from .context import thread_context
 from .directory import SlackDirectory
@@ -51,7 +51,9 @@ class SlackMessages:
         identity: Callable[[], Awaitable[BotIdentity]],
         streaming: bool = True,
         thread_context: bool = True,
+        assistant: SlackAssistant | None = None,
     ) -> None:
+        self._assistant = assistant or SlackAssistant(bridge, client)
         self._streaming = streaming
         self._thread_context = thread_context
         self._bridge = bridge
@@ -120,10 +122,11 @@ class SlackMessages:
             channel_name=channel_name,
             thread_url=message.thread_url(bot.workspace_url),
             shared=not message.is_dm,
-            route_scopes=route_scopes(message.team_id, message.channel),
+            route_scopes=self._assistant.scopes_for(message),
             attachments=self._files.fetchable(message.attachments),
             context=context,
         )
+        await self._assistant.first_question(message)
         await self._bridge.handle_message(incoming, self.sink_for(message))
 
     def sink_for(self, message: UserMessage) -> SlackSink:
@@ -150,8 +153,3 @@ class SlackMessages:
             reply_to_ts=message.ts,
             edit_budget=budgets.update,
         )
-
-
-def route_scopes(team_id: str, channel: str) -> tuple[str, ...]:
-    """Where a message came from as ``DIFY_ROUTES_FILE`` names it: channel, then workspace."""
-    return (str(RouteScope.slack(channel)), str(RouteScope.slack(team_id)))

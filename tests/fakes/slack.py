@@ -684,7 +684,7 @@ class FakeSlack(FakeSlackAI):
 
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        text = str(args.get("text", "") or "")
+        text = str(args.get("text", "") or args.get("markdown_text", "") or "")
         if not channel:
             return self._error("channel_not_found")
         if not text and not args.get("blocks"):
@@ -697,6 +697,7 @@ class FakeSlack(FakeSlackAI):
         thread_ts = args.get("thread_ts") or None
         message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
         message.blocks = blocks
+        self.replied(channel, thread_ts)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": _view(message)}
 
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,7 @@ class FakeSlackAI:
             return self._error("msg_too_long")
         message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
         message.streaming = True
+        self.replied(channel, thread_ts)
         return {"ok": True, "channel": channel, "ts": message.ts}
 
     def _api_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -206,6 +207,12 @@ class FakeSlackAI:
         return None
 
     # -------------------------------------------------------- assistant threads
+
+    def replied(self, channel: str, thread_ts: str | None) -> None:
+        """The app posted in a thread: Slack clears its status line."""
+        statuses = self.ai.statuses.get((channel, thread_ts or ""))
+        if statuses and statuses[-1]:
+            statuses.append("")
 
     def _api_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
         key = (str(args.get("channel_id", "")), str(args.get("thread_ts", "")))

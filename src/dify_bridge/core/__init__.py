@@ -20,6 +20,7 @@ from dify_bridge.core.types import (
     Attachment,
     Controls,
     Incoming,
+    Opening,
     Rating,
     Reaction,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Incoming",
     "Message",
     "MessageKey",
+    "Opening",
     "Rating",
     "Reaction",
     "ReplySink",

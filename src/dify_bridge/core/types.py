@@ -97,6 +97,14 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """How an app greets a new conversation: its opening statement and questions."""
+
+    statement: str = ""
+    questions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Reaction:
     """A rating added to (or removed from) a message the bot posted."""
 
@@ -112,6 +120,7 @@ __all__ = [
     "Controls",
     "Incoming",
     "MessageRecord",
+    "Opening",
     "Rating",
     "Reaction",
     "ThreadRecord",
