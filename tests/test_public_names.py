@@ -14,6 +14,7 @@ CORE = {
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AppendingSink",
     "Attachment",
     "AudioSink",
     "BoundedDict",
@@ -29,6 +30,7 @@ CORE = {
     "Incoming",
     "Message",
     "MessageKey",
+    "Opening",
     "Rating",
     "Reaction",
     "ReplySink",
@@ -38,6 +40,7 @@ CORE = {
     "ThreadKey",
     "dify_user_for",
     "notices",
+    "tables_as_code",
 }
 
 

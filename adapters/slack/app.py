@@ -56,10 +56,12 @@ class SlackAdapter:
 
     name = "slack"
 
-    def __init__(self, settings: SlackSettings, bridge: Bridge) -> None:
+    def __init__(
+        self, settings: SlackSettings, bridge: Bridge, *, budgets: WorkspaceBudgets | None = None
+    ) -> None:
         self._settings = settings
         self._metrics = bridge.metrics
-        self._budgets = WorkspaceBudgets(settings.edits_per_minute)
+        self._budgets = budgets or WorkspaceBudgets(settings.edits_per_minute)
         self._client = make_web_client(
             settings.bot_token.value,
             settings.api_url,

@@ -3,7 +3,10 @@
 With buttons, Slack shows a message's blocks instead of its ``text``, so the
 text goes into ``section`` blocks (the writer cuts a message into pieces of at
 most :data:`SECTION_MAX_CHARS`, the limit the sink declares) followed by one
-``actions`` block. Action ids are the
+``actions`` block (Stop, suggested questions) and, for feedback, Slack's own
+``feedback_buttons`` in a ``context_actions`` block (a click reports
+``type: feedback_buttons`` with the clicked button's value, like/dislike).
+Streaming messages carry Markdown instead: one ``markdown`` block. Action ids are the
 shared :class:`~dify_bridge.core.ActionKind` values, suffixed to stay
 unique within the block: ``dify_feedback:like``, ``dify_suggested:0``.
 """
@@ -18,7 +21,7 @@ from dify_bridge.core import ActionKind, Controls, Message, Rating
 
 from .payload import MalformedPayload, obj, text_field
 
-__all__ = ["ButtonClick", "answer_blocks", "parse_click"]
+__all__ = ["ButtonClick", "answer_blocks", "control_blocks", "markdown_blocks", "parse_click"]
 
 SECTION_MAX_CHARS = 3000
 BUTTON_LABEL_MAX_CHARS = 75
@@ -48,19 +51,46 @@ def answer_blocks(message: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in message.blocks
     ]
-    controls = message.controls or Controls()
+    return blocks + control_blocks(message.controls)
+
+
+def markdown_blocks(message: Message) -> list[dict[str, Any]]:
+    """Blocks that show ``message`` as Markdown (the text of a streaming answer)."""
+    return [{"type": "markdown", "text": message.text}, *control_blocks(message.controls)]
+
+
+def control_blocks(controls: Controls | None) -> list[dict[str, Any]]:
+    """The buttons under an answer: Stop and suggestions, then native feedback."""
+    controls = controls or Controls()
     buttons: list[dict[str, Any]] = []
     if controls.stop:
         buttons.append(_button("⏹ Stop", f"{ActionKind.STOP.value}", "stop", style="danger"))
-    if controls.feedback:
-        buttons.append(_button("👍", f"{ActionKind.FEEDBACK.value}:like", "like"))
-        buttons.append(_button("👎", f"{ActionKind.FEEDBACK.value}:dislike", "dislike"))
     for number, question in enumerate(controls.suggestions):
         label = _label(question)
         buttons.append(_button(label, f"{ActionKind.SUGGESTED.value}:{number}", question[:2000]))
+    blocks: list[dict[str, Any]] = []
     if buttons:
         blocks.append({"type": "actions", "block_id": "dify_controls", "elements": buttons})
+    if controls.feedback:
+        blocks.append({"type": "context_actions", "elements": [_feedback_buttons()]})
     return blocks
+
+
+def _feedback_buttons() -> dict[str, Any]:
+    return {
+        "type": "feedback_buttons",
+        "action_id": ActionKind.FEEDBACK.value,
+        "positive_button": {
+            "text": {"type": "plain_text", "text": "Good answer"},
+            "accessibility_label": "Mark this answer as good",
+            "value": "like",
+        },
+        "negative_button": {
+            "text": {"type": "plain_text", "text": "Bad answer"},
+            "accessibility_label": "Mark this answer as bad",
+            "value": "dislike",
+        },
+    }
 
 
 def parse_click(body: Mapping[str, Any]) -> ButtonClick | None:

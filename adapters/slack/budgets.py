@@ -1,40 +1,107 @@
-"""One edit budget per Slack workspace, paused workspace-wide when Slack says 429."""
+"""One scheduler for every Slack budget of a workspace, paused per method on 429.
+
+Slack limits each Web API method per workspace and app, whatever the number of
+answers streaming at once, so every answer in a workspace takes its calls
+from one :class:`TeamBudgets`:
+
+==================  ==========  =====================================================
+method              tier        how an answer uses it
+==================  ==========  =====================================================
+chat.startStream    2 (~20/min) only when a token is free *now*: otherwise the answer
+                                is posted and edited (never waits for a stream)
+chat.stopStream     2 (~20/min) waited for, never dropped (the end of a stream)
+chat.appendStream   4 (~100/min) waited for; the writer coalesces what waits
+chat.update         3 (~50/min) ``SLACK_EDITS_PER_MINUTE``; final edits go first
+==================  ==========  =====================================================
+
+Each budget sits a little below its tier, with a small burst. A 429 on one
+method pauses that method's budget for its ``Retry-After`` (extended, never
+stacked, when many answers see the same 429), and slack-sdk retries the call.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from dify_bridge.core import EditBudget
 
-__all__ = ["WorkspaceBudgets"]
+__all__ = ["TIER_PER_MINUTE", "TeamBudgets", "WorkspaceBudgets"]
+
+TIER_PER_MINUTE = {
+    "chat.startStream": 18.0,
+    "chat.stopStream": 18.0,
+    "chat.appendStream": 90.0,
+}
+"""Calls a minute the bridge allows itself per method (chat.update: the setting)."""
+BURSTS = {"chat.startStream": 2, "chat.stopStream": 3, "chat.appendStream": 3, "chat.update": 3}
+
+
+@dataclass
+class TeamBudgets:
+    """The budgets of one workspace, one per rate-limited method."""
+
+    update: EditBudget
+    start: EditBudget
+    stop: EditBudget
+    append: EditBudget
+
+    def for_method(self, method: str) -> EditBudget | None:
+        return {
+            "chat.update": self.update,
+            "chat.startStream": self.start,
+            "chat.stopStream": self.stop,
+            "chat.appendStream": self.append,
+        }.get(method)
 
 
 class WorkspaceBudgets:
-    """``chat.update`` is limited per workspace, so all answers in one share a budget."""
+    """All answers in one workspace share its :class:`TeamBudgets`."""
 
     def __init__(
-        self, edits_per_minute: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        edits_per_minute: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        time_scale: float = 1.0,
     ) -> None:
-        self._per_minute = edits_per_minute
+        self._per_minute = {"chat.update": edits_per_minute, **TIER_PER_MINUTE}
+        self._scale = time_scale
         self._clock = clock
-        self._budgets: dict[str, EditBudget] = {}
-        self._paused_until: dict[str, float] = {}
+        self._teams: dict[str, TeamBudgets] = {}
+        self._paused_until: dict[tuple[str, str], float] = {}
+
+    def _budget(self, method: str) -> EditBudget:
+        return EditBudget(
+            self._per_minute[method] / self._scale, burst=BURSTS[method], clock=self._clock
+        )
+
+    def team(self, team_id: str) -> TeamBudgets:
+        budgets = self._teams.get(team_id)
+        if budgets is None:
+            budgets = self._teams[team_id] = TeamBudgets(
+                update=self._budget("chat.update"),
+                start=self._budget("chat.startStream"),
+                stop=self._budget("chat.stopStream"),
+                append=self._budget("chat.appendStream"),
+            )
+        return budgets
 
     def for_team(self, team_id: str) -> EditBudget:
-        budget = self._budgets.get(team_id)
-        if budget is None:
-            budget = self._budgets[team_id] = EditBudget(self._per_minute, clock=self._clock)
-        return budget
+        """The ``chat.update`` budget of ``team_id``."""
+        return self.team(team_id).update
 
     def on_rate_limited(self, method: str, retry_after: float) -> None:
-        """A 429 on chat.update pauses every answer's edits (one bot token, one workspace)."""
-        if method != "chat.update":
-            return
+        """A 429 pauses that method for every answer (one bot token, one workspace)."""
         now = self._clock()
-        for team_id, budget in self._budgets.items():
+        for team_id, budgets in self._teams.items():
+            budget = budgets.for_method(method)
+            if budget is None:
+                continue
             # many answers see the same 429 at once: extend the pause, never stack it
-            extra = now + retry_after - max(now, self._paused_until.get(team_id, 0.0))
+            key = (team_id, method)
+            extra = now + retry_after - max(now, self._paused_until.get(key, 0.0))
             if extra > 0:
                 budget.penalize(extra)
-                self._paused_until[team_id] = now + retry_after
+                self._paused_until[key] = now + retry_after

@@ -129,7 +129,10 @@ async def call_slack(method: str, call: Awaitable[AsyncSlackResponse]) -> dict[s
     try:
         response = await call
     except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) or f"HTTP {exc.response.status_code}"
+        # a proxy or an outage may answer with a page, not Slack's JSON
+        data = exc.response.data
+        error = str(data.get("error", "")) if isinstance(data, dict) else ""
+        error = error or f"HTTP {exc.response.status_code}"
         if error == "msg_too_long":
             raise SlackMessageTooLong(method, error) from None
         raise SlackCallFailed(method, error) from None

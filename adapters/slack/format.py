@@ -13,7 +13,7 @@ import re
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
-__all__ = ["escape_mrkdwn", "markdown_to_mrkdwn"]
+__all__ = ["escape_mrkdwn", "markdown_for_stream", "markdown_to_mrkdwn"]
 
 _LINK = re.compile(r"<([^<>|]*)(\|[^<>]*)?>")
 _SAFE_TARGET = re.compile(r"(?:https?://|mailto:)[^\s|]+", re.IGNORECASE)
@@ -35,3 +35,15 @@ def _keep_safe_link(match: re.Match[str]) -> str:
     if _SAFE_TARGET.fullmatch(target):
         return match.group(0)
     return escape_mrkdwn(match.group(0))
+
+
+_PING = re.compile(r"<(?=[!@#])")
+
+
+def markdown_for_stream(markdown: str) -> str:
+    """Markdown as Slack's ``markdown_text`` shows it, without any ``<!here>``-style pings.
+
+    A zero-width joiner after ``<`` keeps ``<!channel>``, ``<@U1>`` and ``<#C1>``
+    readable as text while Slack no longer sees a mention in them.
+    """
+    return _PING.sub("<\u2060", markdown)

@@ -3,6 +3,8 @@
 - ``app_mention`` / ``message``: :mod:`.messages` (answers in threads);
 - ``reaction_added`` / ``reaction_removed`` and the answer buttons
   (``dify_…`` action ids): :mod:`.interactions` (ratings, stop, suggestions);
+- ``assistant_thread_started`` / ``assistant_thread_context_changed``:
+  :mod:`.assistant` (greeting, suggested prompts, routing by context);
 - ``/dify``: :mod:`.commands` (answered ephemerally in the ack).
 
 ``SLACK_ALLOWED_CHANNELS`` / ``SLACK_ALLOWED_USERS`` (:mod:`.access`) are
@@ -29,6 +31,7 @@ from dify_bridge.config import SlackSettings
 from dify_bridge.core import Bridge
 
 from .access import SlackAccess
+from .assistant import SlackAssistant
 from .budgets import WorkspaceBudgets
 from .commands import COMMAND, SlackCommands
 from .directory import SlackDirectory
@@ -54,6 +57,7 @@ class SlackListeners:
         identity: Callable[[], Awaitable[BotIdentity]],
     ) -> None:
         access = SlackAccess(settings)
+        self.assistant = SlackAssistant(bridge, client)
         directory = SlackDirectory(client)
         self.messages = SlackMessages(
             bridge,
@@ -63,6 +67,9 @@ class SlackListeners:
             directory=directory,
             files=SlackFiles(settings.bot_token.value, settings.api_url),
             identity=identity,
+            streaming=settings.streaming == "auto",
+            thread_context=settings.thread_context,
+            assistant=self.assistant,
         )
         self.interactions = SlackInteractions(
             bridge,
@@ -75,6 +82,8 @@ class SlackListeners:
         self.commands = SlackCommands(bridge, access=access, identity=identity)
 
     def register(self, app: AsyncApp) -> None:
+        app.event("assistant_thread_started")(self.assistant.on_started)
+        app.event("assistant_thread_context_changed")(self.assistant.on_context_changed)
         app.event("app_mention")(self.messages.on_mention)
         app.event("message")(self.messages.on_message)
         app.event("reaction_added")(self.interactions.on_reaction)

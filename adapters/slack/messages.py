@@ -3,6 +3,8 @@
 - A mention in a channel is answered in a thread under that message; later
   messages in a thread the bot follows (:meth:`Bridge.follows`) continue
   without a mention.
+- A mention inside a thread the bot was not in brings the thread's earlier
+  messages on that first turn (:mod:`.context`, ``SLACK_THREAD_CONTEXT``).
 - A DM is one conversation per DM channel (a DM thread is its own one).
 - An audio clip or audio file becomes the question through the core's voice
   step; the thread shows what was heard (``🎙️ "…"``) or why it could not be used.
@@ -17,15 +19,17 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.core import Bridge, Incoming
-from dify_bridge.keys import RouteScope
 
 from .access import SlackAccess
+from .assistant import SlackAssistant, route_scopes
 from .budgets import WorkspaceBudgets
+from .context import thread_context
 from .directory import SlackDirectory
 from .events import BotIdentity, UserMessage, parse_message
 from .files import SlackFiles
 from .payload import MalformedPayload, ignored
 from .sink import SlackSink
+from .streaming import SlackStreamSink
 
 __all__ = ["SlackMessages", "route_scopes"]
 
@@ -45,7 +49,13 @@ class SlackMessages:
         directory: SlackDirectory,
         files: SlackFiles,
         identity: Callable[[], Awaitable[BotIdentity]],
+        streaming: bool = True,
+        thread_context: bool = True,
+        assistant: SlackAssistant | None = None,
     ) -> None:
+        self._assistant = assistant or SlackAssistant(bridge, client)
+        self._streaming = streaming
+        self._thread_context = thread_context
         self._bridge = bridge
         self._client = client
         self._access = access
@@ -57,7 +67,26 @@ class SlackMessages:
     async def on_mention(self, body: dict[str, Any]) -> None:
         message = await self._parse(body)
         if message is not None and self._access.allows(message.channel, message.user):
-            await self.answer(message)
+            await self.answer(message, context=await self._joining_context(message))
+
+    async def _joining_context(self, message: UserMessage) -> str:
+        """A mention in a thread the bot is not in yet: the thread's earlier messages."""
+        if (
+            not self._thread_context
+            or message.is_dm
+            or message.thread_ts is None
+            or await self._bridge.follows(message.thread_key)
+        ):
+            return ""
+        bot = await self._identity()
+        return await thread_context(
+            self._client,
+            self._directory,
+            channel=message.channel,
+            thread_ts=message.thread_ts,
+            before_ts=message.ts,
+            bot_user_id=bot.user_id,
+        )
 
     async def on_message(self, body: dict[str, Any]) -> None:
         message = await self._parse(body)
@@ -78,7 +107,7 @@ class SlackMessages:
             ignored(body, exc)
             return None
 
-    async def answer(self, message: UserMessage) -> None:
+    async def answer(self, message: UserMessage, *, context: str = "") -> None:
         """Answer ``message`` in its thread (the bridge never raises for Dify or Slack)."""
         bot = await self._identity()
         channel_name = "" if message.is_dm else await self._directory.channel_name(message.channel)
@@ -93,20 +122,34 @@ class SlackMessages:
             channel_name=channel_name,
             thread_url=message.thread_url(bot.workspace_url),
             shared=not message.is_dm,
-            route_scopes=route_scopes(message.team_id, message.channel),
+            route_scopes=self._assistant.scopes_for(message),
             attachments=self._files.fetchable(message.attachments),
+            context=context,
         )
-        sink = SlackSink(
+        await self._assistant.first_question(message)
+        await self._bridge.handle_message(incoming, self.sink_for(message))
+
+    def sink_for(self, message: UserMessage) -> SlackSink:
+        """Streaming messages in channel threads and assistant threads (``SLACK_STREAMING=auto``);
+        a plain DM's top level is posted and edited."""
+        budgets = self._budgets.team(message.team_id)
+        thread_ts = message.reply_thread_ts
+        if self._streaming and thread_ts:
+            return SlackStreamSink(
+                self._client,
+                team_id=message.team_id,
+                channel=message.channel,
+                thread_ts=thread_ts,
+                reply_to_ts=message.ts,
+                budgets=budgets,
+                recipient_user_id=None if message.is_dm else message.user,
+                assistant_thread=message.is_dm,
+            )
+        return SlackSink(
             self._client,
             team_id=message.team_id,
             channel=message.channel,
-            thread_ts=message.reply_thread_ts,
+            thread_ts=thread_ts,
             reply_to_ts=message.ts,
-            edit_budget=self._budgets.for_team(message.team_id),
+            edit_budget=budgets.update,
         )
-        await self._bridge.handle_message(incoming, sink)
-
-
-def route_scopes(team_id: str, channel: str) -> tuple[str, ...]:
-    """Where a message came from as ``DIFY_ROUTES_FILE`` names it: channel, then workspace."""
-    return (str(RouteScope.slack(channel)), str(RouteScope.slack(team_id)))

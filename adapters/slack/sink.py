@@ -11,7 +11,7 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from dify_bridge.core import EditBudget, Message, MessageKey, SinkLimits
+from dify_bridge.core import EditBudget, Message, MessageKey, SinkLimits, tables_as_code
 
 from .blocks import SECTION_MAX_CHARS, answer_blocks
 from .client import SlackCallFailed, SlackMessageTooLong, call_slack
@@ -56,7 +56,7 @@ class SlackSink:
         self._thinking = False
 
     def render(self, markdown: str) -> str:
-        return markdown_to_mrkdwn(markdown)
+        return markdown_to_mrkdwn(tables_as_code(markdown))
 
     async def show_thinking(self) -> None:
         """Put an hourglass on the user's message until the answer is done."""

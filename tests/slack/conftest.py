@@ -129,6 +129,17 @@ async def slack_bot(
         yield bot
 
 
+@pytest.fixture
+async def edits_bot(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+) -> AsyncIterator[SlackBot]:
+    """The bot with ``SLACK_STREAMING=edits``: answers grow by chat.update only."""
+    async with running_slack_bot(
+        fake_slack, fake_dify, tmp_path / "bridge.db", SLACK_STREAMING="edits"
+    ) as bot:
+        yield bot
+
+
 async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
     """For state outside the fake Slack (e.g. the fake Dify): poll until ``check()`` holds."""
     deadline = time.monotonic() + within

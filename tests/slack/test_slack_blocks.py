@@ -34,11 +34,11 @@ def test_long_text_is_cut_into_sections_slack_accepts():
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert len(sections) == 2 and all(len(s) <= 3000 for s in sections)
     assert all(s.startswith("```") and s.endswith("```") for s in sections)
-    (actions,) = [b for b in blocks if b["type"] == "actions"]
-    assert [e["action_id"] for e in actions["elements"]] == [
-        "dify_feedback:like",
-        "dify_feedback:dislike",
-    ]
+    (feedback,) = [b for b in blocks if b["type"] == "context_actions"]
+    (buttons,) = feedback["elements"]
+    assert buttons["type"] == "feedback_buttons" and buttons["action_id"] == "dify_feedback"
+    assert buttons["positive_button"]["value"] == "like"
+    assert buttons["negative_button"]["value"] == "dislike"
 
 
 def test_suggestions_get_short_labels_and_keep_the_whole_question():

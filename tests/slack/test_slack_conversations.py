@@ -17,7 +17,8 @@ ANSWER = (
 )
 
 
-async def test_a_mention_is_answered_in_a_thread_with_a_streamed_reply(slack_bot: SlackBot):
+async def test_a_mention_is_answered_in_a_thread_with_a_streamed_reply(edits_bot: SlackBot):
+    slack_bot = edits_bot
     slack, dify = slack_bot.slack, slack_bot.dify
     dify.script(ANSWER, delay=0.12)
 
@@ -130,7 +131,20 @@ async def test_a_long_answer_continues_in_new_messages(slack_bot: SlackBot):
     assert not [c for c in slack.calls if not c.ok], "no Slack call should have failed"
 
 
-async def test_answers_cannot_ping_anyone_but_links_still_work(slack_bot: SlackBot):
+async def test_streamed_answers_cannot_ping_anyone(slack_bot: SlackBot):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    dify.script("Hey <!channel> and <@U2> & **friends**: see [the docs](https://ex.test/a)")
+
+    ts = await slack_bot.ask("C1", "say something risky")
+
+    (text,) = slack.thread_texts("C1", ts)
+    assert slack.calls_to("chat.startStream"), "channel threads stream"
+    assert "<!channel>" not in text and "<@U2>" not in text and "<#" not in text
+    assert "!channel>" in text and "**friends**" in text and "[the docs](https://ex.test/a)" in text
+
+
+async def test_answers_cannot_ping_anyone_but_links_still_work(edits_bot: SlackBot):
+    slack_bot = edits_bot
     slack, dify = slack_bot.slack, slack_bot.dify
     dify.script("Hey <!channel> and <@U2> & **friends**: see [the docs](https://ex.test/a?b=1&c=2)")
 

@@ -33,11 +33,11 @@ async def test_metrics_are_served_on_the_events_port_and_count_answers(slack_bot
 
 async def test_slack_429s_are_counted_as_rate_limited(slack_bot: SlackBot):
     slack = slack_bot.slack
-    slack.fail_next("chat.postMessage", 2, retry_after=0)
+    slack.fail_next("chat.startStream", 2, retry_after=0)
 
     await slack_bot.ask("C1", "hello")
 
-    refused = [c for c in slack.calls_to("chat.postMessage") if c.status == 429]
+    refused = [c for c in slack.calls_to("chat.startStream") if c.status == 429]
     assert len(refused) == 2, "the fake should have refused the first two posts"
     _, _, page = await get(slack_bot.adapter.port, "/metrics")
     assert sample(page, 'dify_bridge_rate_limited_total{service="slack"}') == 2

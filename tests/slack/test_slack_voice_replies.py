@@ -40,7 +40,7 @@ async def test_streamed_speech_is_shared_in_the_thread_after_the_final_text(
     last_text = max(
         i
         for i, c in enumerate(slack.calls)
-        if c.method in ("chat.postMessage", "chat.update") and c.ok
+        if c.method in ("chat.postMessage", "chat.update", "chat.stopStream") and c.ok
     )
     first_upload = min(i for i, c in enumerate(slack.calls) if c.method in UPLOAD_CALLS)
     assert last_text < first_upload

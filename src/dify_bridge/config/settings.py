@@ -52,6 +52,10 @@ class SlackSettings:
     speaker_names: bool = True
     edits_per_minute: float = 45.0
     """Workspace-wide budget of ``chat.update`` calls, below Slack's Tier 3 (~50)."""
+    streaming: str = "auto"
+    """``SLACK_STREAMING``: ``auto`` streams answers in threads, ``edits`` only edits."""
+    thread_context: bool = True
+    """``SLACK_THREAD_CONTEXT``: a mention in a thread brings its earlier messages."""
 
     @property
     def socket_mode(self) -> bool:
@@ -149,7 +153,11 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             allowed_users=reader.id_set("SLACK_ALLOWED_USERS"),
             speaker_names=reader.flag("SLACK_SPEAKER_NAMES", True),
             edits_per_minute=reader.number("SLACK_EDITS_PER_MINUTE", 45.0),
+            streaming=(reader.text("SLACK_STREAMING") or "auto").lower(),
+            thread_context=reader.flag("SLACK_THREAD_CONTEXT", True),
         )
+        if slack.streaming not in ("auto", "edits"):
+            raise ConfigError("SLACK_STREAMING", f"expected auto or edits, got {slack.streaming!r}")
         if not slack.app_token and not slack.signing_secret:
             raise ConfigError(
                 "SLACK_SIGNING_SECRET",

@@ -13,12 +13,14 @@ from dify_bridge.core.commands import CommandRequest
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.ports import Adapter, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.ports import Adapter, AppendingSink, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.tables import tables_as_code
 from dify_bridge.core.types import (
     ActionKind,
     Attachment,
     Controls,
     Incoming,
+    Opening,
     Rating,
     Reaction,
 )
@@ -29,6 +31,7 @@ __all__ = [
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AppendingSink",
     "Attachment",
     "AudioSink",
     "BoundedDict",
@@ -44,6 +47,7 @@ __all__ = [
     "Incoming",
     "Message",
     "MessageKey",
+    "Opening",
     "Rating",
     "Reaction",
     "ReplySink",
@@ -53,4 +57,5 @@ __all__ = [
     "ThreadKey",
     "dify_user_for",
     "notices",
+    "tables_as_code",
 ]

@@ -20,7 +20,7 @@ from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice
 from dify_bridge.core.ports import ReplySink
 from dify_bridge.core.turn import Turn
-from dify_bridge.core.types import Incoming, Reaction, ThreadRecord
+from dify_bridge.core.types import Incoming, Opening, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.ops.metrics import Metrics
@@ -122,6 +122,19 @@ class Bridge:
         if not first_time:
             log.info("already handled %s; skipping the redelivery", keys[0])
         return first_time
+
+    async def opening(self, route_scopes: tuple[str, ...]) -> Opening:
+        """The greeting of the app a new thread from ``route_scopes`` would talk to
+        (from the app's parameters; no chat request). Empty when Dify cannot say."""
+        parameters = await self.apps.for_scopes(route_scopes).parameters()
+        statement = parameters.get("opening_statement")
+        questions = parameters.get("suggested_questions")
+        return Opening(
+            statement.strip() if isinstance(statement, str) else "",
+            tuple(q.strip() for q in questions if isinstance(q, str) and q.strip())
+            if isinstance(questions, list)
+            else (),
+        )
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""

@@ -55,6 +55,15 @@ class EditBudget:
         self._wakeup.set()
         await future
 
+    def try_acquire(self) -> bool:
+        """Take a token only if one is free now and nobody waits for one; never waits."""
+        self._refill()
+        if self._waiters or self._tokens < 1:
+            return False
+        self._tokens -= 1
+        self.granted += 1
+        return True
+
     def penalize(self, seconds: float) -> None:
         """The platform said 429: hand out nothing for ``seconds``."""
         self._refill()

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from dify_bridge.core.pacing import EditBudget
 from dify_bridge.core.types import Controls
 
-__all__ = ["Adapter", "AudioSink", "Message", "ReplySink", "SinkLimits"]
+__all__ = ["Adapter", "AppendingSink", "AudioSink", "Message", "ReplySink", "SinkLimits"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,38 @@ class AudioSink(Protocol):
     """A sink that can also share a spoken answer (an audio file) in the thread."""
 
     async def post_audio(self, name: str, data: bytes, mime_type: str) -> str: ...
+
+
+@runtime_checkable
+class AppendingSink(Protocol):
+    """A sink whose messages can grow in place (Slack's streaming messages).
+
+    The writer still lays the answer out and paces it; for a message it
+    opened with :meth:`open` it sends only what was added at the end of the text
+    (:meth:`append`), and the last piece with the message's buttons when the
+    message is complete (:meth:`close`). Whenever the new text does not
+    extend what is shown (Dify replaced it, a split moved), the writer falls
+    back to :meth:`ReplySink.edit`, which ends the growing first. Transient
+    status lines never go into the text: they go to :meth:`show_status`.
+    """
+
+    async def open(self, message: Message) -> str | None:
+        """Start a growing message showing ``message``; its key, or None when no
+        growing message can be started now (the writer posts instead)."""
+        ...
+
+    async def append(self, message_key: str, text: str) -> bool:
+        """Add ``text`` at the end of the growing message; False: it no longer grows."""
+        ...
+
+    async def close(self, message_key: str, text: str, message: Message) -> bool:
+        """Add the last ``text`` and ``message``'s controls, and end the growing;
+        False: it was no longer growing (the writer edits instead). Never dropped."""
+        ...
+
+    async def show_status(self, status: str) -> None:
+        """Show (or, with "", clear) a transient status line outside the text."""
+        ...
 
 
 class Adapter(Protocol):

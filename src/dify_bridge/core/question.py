@@ -61,5 +61,7 @@ async def prepare_question(
     query = query or FILE_ONLY_QUERY
     if incoming.shared and incoming.user_name and options.names_speaker(incoming):
         query = f"{incoming.user_name}: {query}"
+    if incoming.context:
+        query = f"{incoming.context}\n\n{query}"
     question.query = query
     return question

@@ -80,6 +80,9 @@ class Incoming:
     """Where the message came from, most specific first (e.g. channel, guild),
     used to pick the Dify app of a new thread."""
     attachments: tuple[Attachment, ...] = ()
+    context: str = ""
+    """What was said before the bot joined (e.g. a thread's earlier messages), sent
+    ahead of the question on this turn only."""
 
     @property
     def placeholders(self) -> dict[str, str]:
@@ -91,6 +94,14 @@ class Incoming:
             "thread_url": self.thread_url,
             "platform": self.platform,
         }
+
+
+@dataclass(frozen=True)
+class Opening:
+    """How an app greets a new conversation: its opening statement and questions."""
+
+    statement: str = ""
+    questions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ __all__ = [
     "Controls",
     "Incoming",
     "MessageRecord",
+    "Opening",
     "Rating",
     "Reaction",
     "ThreadRecord",

@@ -5,6 +5,13 @@ the sink's limits (:mod:`dify_bridge.core.layout`) and posts or edits only
 the messages that changed. Intermediate edits are coalesced: whatever text
 is newest when an edit is allowed is what gets sent, so a slow platform sees
 fewer edits, never stale ones. The final text is always written.
+
+With an :class:`~dify_bridge.core.ports.AppendingSink` the layout and the
+pacing stay the same; a message the sink opened as a growing one gets only
+the new end of its text (``append``) and, once complete, its last piece and
+buttons (``close``). Text that does not extend what is shown goes through an
+ordinary edit, so nothing is lost or shown twice. Status lines go to the
+sink's ``show_status``, never into growing text.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import logging
 import time
 
 from dify_bridge.core.layout import MAX_PARTS, lay_out
-from dify_bridge.core.ports import Message, ReplySink
+from dify_bridge.core.ports import AppendingSink, Message, ReplySink
+from dify_bridge.core.tables import hold_back_open_table
 from dify_bridge.core.types import Controls
 from dify_bridge.errors import SinkError
 
@@ -42,6 +50,10 @@ class ReplyWriter:
         self._closing = asyncio.Event()
         self._in_call = False
         self._flusher: asyncio.Task[None] | None = None
+        self._appending: AppendingSink | None = sink if isinstance(sink, AppendingSink) else None
+        self._growing: set[int] = set()
+        """Indexes of the messages the sink opened as growing ones and did not close yet."""
+        self._status_shown = ""
         self.edits = 0
 
     @property
@@ -106,24 +118,79 @@ class ReplyWriter:
 
     def _layout(self, final: bool) -> list[Message]:
         text = self._markdown
-        if self._status and not final:
+        if self._status and not final and self._appending is None:
             text = f"{text}\n\n_{self._status}_" if text else f"_{self._status}_"
+        if not final and self._appending is not None:
+            text = hold_back_open_table(text)  # appended text cannot be taken back
         return lay_out(text, self._sink, controls=self._controls, max_parts=self._max_parts)
 
     async def _sync(self, *, final: bool) -> None:
         messages = self._layout(final)
         last = len(messages) - 1
+        if self._appending is not None:
+            await self._show_status(self._appending, "" if final else self._status)
         for index, message in enumerate(messages):
             if not final and self._closing.is_set():
                 return
+            complete = final or index < last
             if index >= len(self._shown):
+                if not (complete or self._appending is None) and await self._call_open(message):
+                    continue
                 await self._call_post(message)
+            elif index in self._growing:
+                await self._grow(index, message, complete=complete)
             elif self._shown[index] != message:
-                await self._call_edit(index, message, final or index < last)
+                await self._call_edit(index, message, complete)
         if final:
             for index in range(len(messages), len(self._shown)):
                 # the answer shrank (moderation replaced it): blank what is left over
+                self._growing.discard(index)
                 await self._call_edit(index, Message(BLANK, (BLANK,)), True)
+
+    async def _show_status(self, sink: AppendingSink, status: str) -> None:
+        if status != self._status_shown:
+            self._status_shown = status
+            await sink.show_status(status)
+
+    async def _call_open(self, message: Message) -> bool:
+        assert self._appending is not None
+        self._in_call = True
+        try:
+            key = await self._appending.open(message)
+        finally:
+            self._in_call = False
+        if key is None:
+            return False
+        self._growing.add(len(self._keys))
+        self._keys.append(key)
+        self._shown.append(message)
+        self._last_edit = time.monotonic()
+        return True
+
+    async def _grow(self, index: int, message: Message, *, complete: bool) -> None:
+        """Append to a growing message what its text gained; edit when it changed otherwise."""
+        assert self._appending is not None
+        shown = self._shown[index]
+        if shown.text == message.text and not complete:
+            return
+        if message.text.startswith(shown.text):
+            added = message.text[len(shown.text) :]
+            self._in_call = True
+            try:
+                if complete:
+                    grew = await self._appending.close(self._keys[index], added, message)
+                else:
+                    grew = await self._appending.append(self._keys[index], added)
+            finally:
+                self._in_call = False
+            if grew:
+                self._shown[index] = message
+                self._last_edit = time.monotonic()
+                if complete:
+                    self._growing.discard(index)
+                return
+        self._growing.discard(index)  # the sink's edit ends the growing first
+        await self._call_edit(index, message, complete)
 
     async def _call_post(self, message: Message) -> None:
         self._in_call = True

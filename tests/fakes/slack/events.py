@@ -138,7 +138,17 @@ class Events(SlackState):
         self, message: FakeMessage, action_id: str, *, user: str = "U1"
     ) -> dict[str, Any]:
         """The ``block_actions`` payload of a click on one of ``message``'s buttons."""
-        (button,) = [b for b in message.buttons() if b["action_id"] == action_id]
+        action = self.feedback_click(message, action_id)
+        if action is None:
+            (button,) = [b for b in message.buttons() if b["action_id"] == action_id]
+            action = {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "dify_controls",
+                "text": button["text"],
+                "value": button.get("value", ""),
+                "action_ts": f"{time.time():.6f}",
+            }
         container: dict[str, Any] = {
             "type": "message",
             "message_ts": message.ts,
@@ -157,16 +167,7 @@ class Events(SlackState):
             "team": {"id": self.team_id, "domain": "fake"},
             "channel": {"id": message.channel, "name": f"channel-{message.channel.lower()}"},
             "message": message_view(message),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "dify_controls",
-                    "text": button["text"],
-                    "value": button.get("value", ""),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [action],
         }
 
     def slash_command(

@@ -45,6 +45,8 @@ class FakeMessage:
     edits: int = 0
     deleted: bool = False
     streaming: bool = False
+    below: list[Any] = field(default_factory=list)
+    """Blocks a ``chat.stopStream`` put below a streamed text (buttons)."""
     reactions: dict[str, list[str]] = field(default_factory=dict)
     files: list[FakeFile] = field(default_factory=list)
     """Files shared in this message (an upload completed into the channel)."""
@@ -56,15 +58,18 @@ class FakeMessage:
             return self.text
         return "".join(
             str(block.get("text", {}).get("text", ""))
+            if block.get("type") == "section"
+            else str(block.get("text", ""))
             for block in self.blocks
-            if isinstance(block, dict) and block.get("type") == "section"
+            if isinstance(block, dict) and block.get("type") in ("section", "markdown")
         )
 
     def buttons(self) -> list[dict[str, Any]]:
+        """Buttons and feedback buttons under the message (``context_actions`` included)."""
         return [
             element
-            for block in self.blocks or []
-            if isinstance(block, dict) and block.get("type") == "actions"
+            for block in [*(self.blocks or []), *self.below]
+            if isinstance(block, dict) and block.get("type") in ("actions", "context_actions")
             for element in block.get("elements", [])
         ]
 

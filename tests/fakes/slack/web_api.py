@@ -52,7 +52,7 @@ class WebApi(SlackState):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         if self.token_revoked and token == self.bot_token:
             return 200, {"ok": False, "error": "token_revoked"}, {}
-        limited = self._check_limit(method)
+        limited = self._check_limit(method) or self._check_tiers(method, args)
         if limited is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
         faults = self._faults.get(method)
@@ -100,7 +100,7 @@ class WebApi(SlackState):
 
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        text = str(args.get("text", "") or "")
+        text = str(args.get("text", "") or args.get("markdown_text", "") or "")
         if not channel:
             return self._error("channel_not_found")
         if not text and not args.get("blocks"):
@@ -113,6 +113,7 @@ class WebApi(SlackState):
         thread_ts = args.get("thread_ts") or None
         message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
         message.blocks = blocks
+        self.replied(channel, thread_ts)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": message_view(message)}
 
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +122,9 @@ class WebApi(SlackState):
             return self._error("message_not_found")
         if message.user != self.bot_user_id:
             return self._error("cant_update_message")
+        conflict = self._streaming_conflict(args)
+        if conflict is not None:
+            return conflict
         text = str(args.get("text", "") or "")
         if len(text) > UPDATE_MAX_CHARS:
             return self._error("msg_too_long")
@@ -143,30 +147,6 @@ class WebApi(SlackState):
 
     def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self.next_ts()}
-
-    def _api_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel", ""))
-        text = str(args.get("markdown_text", "") or "")
-        thread_ts = args.get("thread_ts") or None
-        message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
-        message.streaming = True
-        return {"ok": True, "channel": channel, "ts": message.ts}
-
-    def _api_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self._message(args)
-        if message is None:
-            return self._error("message_not_found")
-        if not message.streaming:
-            return self._error("message_not_in_streaming_state")
-        message.text += str(args.get("markdown_text", "") or "")
-        return {"ok": True, "channel": message.channel, "ts": message.ts}
-
-    def _api_chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        result = self._api_chat_appendStream(args)
-        message = self._message(args)
-        if message is not None and result["ok"]:
-            message.streaming = False
-        return result
 
     def _api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
@@ -231,6 +211,3 @@ class WebApi(SlackState):
                 "is_im": is_im,
             },
         }
-
-    def _api_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True}
