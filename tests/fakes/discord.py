@@ -254,6 +254,7 @@ class FakeDiscord:
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", "/users/@me", self._get_me),
             ("GET", "/oauth2/applications/@me", self._get_application),
+            ("GET", "/applications/@me", self._get_application),
             ("GET", "/gateway", self._get_gateway),
             ("GET", "/gateway/bot", self._get_gateway_bot),
             ("GET", "/channels/{cid}", self._get_channel),
@@ -759,7 +760,8 @@ class FakeDiscord:
                 "bot_require_code_grant": False,
                 "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None},
                 "verify_key": "0" * 64,
-                "flags": 0,
+                # GATEWAY_MESSAGE_CONTENT_LIMITED: the switch on the Bot page
+                "flags": (1 << 19) if self.message_content_enabled else 0,
             }
         )
 

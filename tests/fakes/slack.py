@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -39,6 +40,12 @@ __all__ = ["ApiCall", "FakeFile", "FakeMessage", "FakeSlack", "sign_request"]
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
+MANIFEST = Path(__file__).parents[2] / "docs" / "deploy" / "slack-manifest.json"
+
+
+def manifest_scopes() -> list[str]:
+    """The bot scopes of the app manifest admins install from: what the fake grants."""
+    return list(json.loads(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
 UPDATE_MAX_CHARS = 4000
 POST_MAX_CHARS = 40_000
 
@@ -172,6 +179,8 @@ class FakeSlack:
         """(file id, token presented) of every download attempt."""
         self.pending_uploads: dict[str, _PendingUpload] = {}
         self.token_revoked = False
+        self.scopes = manifest_scopes()
+        """Granted to the bot token (``auth.test``'s ``x-oauth-scopes`` header)."""
         self._ts = itertools.count(1)
         self._events = itertools.count(1)
         self._faults: dict[str, deque[_Fault]] = {}
@@ -636,6 +645,8 @@ class FakeSlack:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         result: dict[str, Any] = handler(args)
+        if method == "auth.test":
+            return 200, result, {"x-oauth-scopes": ",".join(self.scopes)}
         return 200, result, {}
 
     def _check_limit(self, method: str) -> int | None:
