@@ -46,6 +46,8 @@ MANIFEST = Path(__file__).parents[2] / "docs" / "deploy" / "slack-manifest.json"
 def manifest_scopes() -> list[str]:
     """The bot scopes of the app manifest admins install from: what the fake grants."""
     return list(json.loads(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+
+
 UPDATE_MAX_CHARS = 4000
 POST_MAX_CHARS = 40_000
 
