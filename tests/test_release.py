@@ -30,3 +30,26 @@ def test_the_changelog_has_the_current_version_and_an_unreleased_section() -> No
     assert "## [Unreleased]" in changelog
     assert f"## [{dify_bridge.__version__}] - " in changelog
     assert f"[{dify_bridge.__version__}]: " in changelog, "every heading has its link"
+
+
+def test_the_constraints_pin_every_dependency_within_its_range() -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [
+        Requirement(text)
+        for text in [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    ]
+    pins: dict[str, str] = {}
+    for line in (ROOT / "docs" / "deploy" / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"{line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = version
+    for requirement in wanted:
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"{requirement.name} is not pinned"
+        assert requirement.specifier.contains(pinned), (
+            f"{requirement.name}=={pinned} vs {requirement}"
+        )
