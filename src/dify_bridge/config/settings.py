@@ -94,6 +94,8 @@ class Settings:
     opening_statement: bool = False
     metrics_port: int | None = None
     host: str = "0.0.0.0"
+    questions_per_user_per_minute: int = 0
+    questions_per_channel_per_minute: int = 0
 
     @property
     def secrets(self) -> list[str]:
@@ -212,6 +214,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         opening_statement=reader.flag("OPENING_STATEMENT", False),
         metrics_port=reader.port("METRICS_PORT", 0) if reader.text("METRICS_PORT") else None,
         host=host,
+        questions_per_user_per_minute=int(reader.number("QUESTIONS_PER_USER_PER_MINUTE", 0)),
+        questions_per_channel_per_minute=int(reader.number("QUESTIONS_PER_CHANNEL_PER_MINUTE", 0)),
     )
 
 
