@@ -78,7 +78,10 @@ async def test_a_first_check_creates_no_database_and_says_where_it_will_be(
     assert f"ok    store: will be created at {_absolute(tmp_path, 'dify-bridge.db')}" in out
     assert "ok    slack: bot 'bridge-bot' in workspace 'Fake Team' (Socket Mode)" in out
     assert "ok    slack app token: Socket Mode can connect" in out
-    assert f"ok    slack scopes: the {len(SLACK_SCOPES) - 1} the settings use are granted" in out
+    assert (
+        f"ok    slack scopes: the {len(SLACK_SCOPES) - 1} scopes the settings use are granted"
+        in out
+    )
     assert _tree(tmp_path) == before, "check must leave the folder as it found it"
     assert [c.token for c in fake_slack.calls_to("apps.connections.open")] == [APP_TOKEN]
 

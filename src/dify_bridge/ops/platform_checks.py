@@ -94,7 +94,8 @@ def _scope_results(header: str | None, settings: Settings) -> list[CheckResult]:
     missing = missing_scopes(header.split(","), settings)
     if not missing:
         used = sum(1 for scope in SLACK_SCOPES if scope.used(settings))
-        return [CheckResult("slack scopes", True, f"the {used} the settings use are granted")]
+        detail = f"the {used} scopes the settings use are granted"
+        return [CheckResult("slack scopes", True, detail)]
     hint = "add it in OAuth & Permissions (or the manifest), then reinstall the app"
     return [
         CheckResult(
