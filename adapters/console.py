@@ -129,6 +129,10 @@ class ConsoleAdapter:
     def thread_key(self) -> str:
         return str(ThreadKey.console(self._thread_number))
 
+    @property
+    def healthy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         if self._banner:
             self._print(self._banner)

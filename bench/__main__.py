@@ -1,7 +1,7 @@
 """Run the benchmarks and write ``bench/results/latest.md``.
 
 ``.venv/bin/python -m bench`` runs everything (about ten minutes on two
-cores); ``--only latency,concurrency,budget,store,fake`` picks parts,
+cores); ``--only latency,concurrency,budget,store,fake,rss`` picks parts,
 ``--quick`` shrinks every size for a smoke run, ``--profile`` also writes a
 cProfile of the bridge under the largest concurrency run. Postgres is
 measured too when ``--database-url postgresql://...`` (or a ``DATABASE_URL``
@@ -23,7 +23,7 @@ from bench.common import ROOT, fake_dify_process, percentile
 from bench.report import Report
 
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("latency", "concurrency", "budget", "store", "fake")
+PARTS = ("latency", "concurrency", "budget", "store", "fake", "rss")
 
 
 def worker(module: str, *args: str, timeout: float = 600) -> dict[str, Any]:
@@ -137,6 +137,10 @@ def fake(report: Report, streams: int, chunks: int) -> None:
     report.fakes(rows, streams, chunks)
 
 
+def rss(report: Report, settle: float) -> None:
+    report.idle_rss(worker("bench.idle_rss", f"--settle={settle}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS))
@@ -167,6 +171,8 @@ def main() -> None:
             )
         elif part == "fake":
             fake(report, 50 if quick else 200, 200)
+        elif part == "rss":
+            rss(report, 1.0 if quick else 5.0)
         print(report.last_table(), flush=True)
     report.write(args.output, time.monotonic() - started)
     print(f"written to {os.path.relpath(args.output)}")

@@ -149,6 +149,26 @@ class Report:
             )
         )
 
+    def idle_rss(self, result: dict[str, Any]) -> None:
+        rows = result["rows"]
+        floor = rows[0]["rss_mib"]
+        out = [
+            [
+                r["name"],
+                f"{r['rss_mib']:.1f} MiB",
+                f"{r['peak_mib']:.1f} MiB",
+                "(floor)" if i == 0 else f"{r['rss_mib'] / floor:.2f}x",
+            ]
+            for i, r in enumerate(rows)
+        ]
+        self.sections.append(
+            (
+                "Idle memory: Slack Socket Mode connected, nothing to answer "
+                f"({result['settle_s']:g} s idle; goal 50 MiB)",
+                _table(["process", "RSS", "peak RSS", "vs bare slack-bolt"], out),
+            )
+        )
+
     def write(self, path: str, seconds: float) -> None:
         m = self.machine
         head = [

@@ -18,6 +18,9 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.voice_replies == "off"
     assert settings.max_download_bytes == 100 * 1024 * 1024
     assert settings.max_recording_bytes == 15 * 1024 * 1024
+    assert settings.metrics_port is None, "no ops server unless METRICS_PORT is set"
+    assert settings.questions_per_user_per_minute == 0, "no question limits by default"
+    assert settings.questions_per_channel_per_minute == 0
 
 
 def test_slack_http_mode_and_socket_mode() -> None:
@@ -42,6 +45,11 @@ def test_slack_http_mode_and_socket_mode() -> None:
         ({"VOICE_REPLIES": "loud"}, "VOICE_REPLIES"),
         ({"MAX_DOWNLOAD_MB": "0"}, "MAX_DOWNLOAD_MB"),
         ({"MAX_RECORDING_MB": "16"}, "MAX_RECORDING_MB"),
+        ({"QUESTIONS_PER_USER_PER_MINUTE": "0"}, "QUESTIONS_PER_USER_PER_MINUTE"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "METRICS_PORT": "3000"},
+            "METRICS_PORT",
+        ),
         ({"DISCORD_BOT_TOKEN": "abc", "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         (
             {

@@ -51,3 +51,13 @@ async def test_json_logs_carry_thread_conversation_and_timings(
     assert entry["thread_key"] == "test:t1"
     assert entry["conversation_id"] in fake_dify.conversations
     assert isinstance(entry["first_chunk_ms"], int) and isinstance(entry["total_ms"], int)
+
+
+def test_json_log_times_are_utc_to_the_millisecond_with_the_offset() -> None:
+    record = logging.makeLogRecord({"msg": "hello", "levelname": "INFO", "name": "t"})
+    record.created = 1796164800.1234  # 2026-12-01T22:40:00.123 UTC
+    entry = json.loads(RedactingFormatter([], as_json=True).format(record))
+    assert entry["time"] == "2026-12-01T22:40:00.123+00:00"
+    record.created = 1796164800.0
+    entry = json.loads(RedactingFormatter([], as_json=True).format(record))
+    assert entry["time"] == "2026-12-01T22:40:00.000+00:00", "whole seconds keep their .000"

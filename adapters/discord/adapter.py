@@ -78,6 +78,12 @@ class DiscordAdapter:
             raise RuntimeError("the Discord adapter is not started")
         return client
 
+    @property
+    def healthy(self) -> bool:
+        """Started, with the gateway websocket open (discord.py reconnects it)."""
+        ws = self._connection.client.ws if self._connection.client is not None else None
+        return ws is not None and ws.open
+
     async def start(self) -> None:
         """Log in, connect, register the slash commands; return once READY has arrived."""
         client = await self._connection.start()

@@ -20,10 +20,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from dify_bridge.config import SlackSettings
 from dify_bridge.core import Bridge
-from dify_bridge.ops.http import add_ops_routes, server_logger
+from dify_bridge.ops.http import add_health_route, server_logger
 
 from .boundary import UnreadableRequest, dispatch, on_bolt_error
 from .budgets import WorkspaceBudgets
@@ -101,6 +102,11 @@ class SlackAdapter:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def healthy(self) -> bool:
+        """Ready, and in Socket Mode with the websocket up (slack-sdk reconnects it)."""
+        return self._ready and (self._socket is None or _socket_up(self._socket.client))
+
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
@@ -165,7 +171,7 @@ class SlackAdapter:
         # aiohttp refuses a body over client_max_size while reading it (413)
         app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
         app.router.add_post(EVENTS_PATH, self._handle_events)
-        add_ops_routes(app, self._metrics, lambda: self._ready)
+        add_health_route(app, lambda: self._ready)  # /metrics only on METRICS_PORT
         self._runner = web.AppRunner(app, access_log=None, logger=server_logger())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
@@ -217,3 +223,8 @@ class SlackAdapter:
         if self._bot is None:
             self._bot = await self._identify()
         return self._bot
+
+
+def _socket_up(client: SocketModeClient) -> bool:
+    session = client.current_session
+    return not client.closed and session is not None and not session.closed

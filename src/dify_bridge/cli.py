@@ -13,16 +13,13 @@ from pathlib import Path
 
 from dify_bridge import __version__
 from dify_bridge.config import Settings, load_environment, parse_settings
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.dify.client import make_http_client
 from dify_bridge.dify.preflight import preflight
 from dify_bridge.errors import BridgeError, ConfigError
 from dify_bridge.launch import platform_adapters, run_console
-from dify_bridge.ops.checks import run_checks
 from dify_bridge.ops.logs import configure_logging
 from dify_bridge.ops.runtime import build_apps, open_runtime, serve
 from dify_bridge.store import redact_url
-from dify_bridge.store.migrate import copy_store
 
 log = logging.getLogger("dify_bridge")
 
@@ -97,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(source: str, target: str) -> int:
+    from dify_bridge.store.migrate import copy_store
+
     configure_logging("WARNING", secrets=[])
     report = asyncio.run(copy_store(source, target))
     print(f"{redact_url(source)} → {redact_url(target)}: {report.line()}")
@@ -124,6 +123,9 @@ async def _run(settings: Settings, *, command: str, offline: bool) -> int:
     fake = None
     scratch = None
     if offline:
+        # each command imports what only it uses: a running bot stays lean
+        from dify_bridge.demo.fake_dify import FakeDify
+
         fake = FakeDify(api_keys=(DEMO_KEY,), chunk_delay=0.04)
         url = await fake.start()
         # the fake forgets its conversations on exit, so the demo's store does too
@@ -168,6 +170,8 @@ def _banner(settings: Settings, offline: bool) -> str:
 
 
 async def _check(settings: Settings) -> int:
+    from dify_bridge.ops.checks import run_checks
+
     async with make_http_client(connect_timeout=settings.dify.connect_timeout) as http:
         results = await run_checks(settings, build_apps(settings, http), http)
     for result in results:

@@ -30,7 +30,11 @@ def platform_adapters(runtime: Runtime) -> list[Adapter]:
 
         adapters.append(DiscordAdapter(settings.discord, runtime.bridge))
     if settings.metrics_port is not None:
-        adapters.append(OpsServer(runtime.bridge.metrics, settings.host, settings.metrics_port))
+        # first, so /metrics is up and /healthz says 503 while the platforms connect
+        ops = OpsServer(
+            runtime.bridge.metrics, settings.host, settings.metrics_port, watched=adapters
+        )
+        adapters.insert(0, ops)
     return adapters
 
 

@@ -1,4 +1,5 @@
-"""Operations in HTTP mode: /metrics beside /slack/events, Slack's 429s counted."""
+"""Operations in HTTP mode: /healthz beside /slack/events (/metrics is on METRICS_PORT
+only), Slack's 429s counted."""
 
 from __future__ import annotations
 
@@ -21,13 +22,18 @@ def sample(page: str, name: str) -> float:
     raise AssertionError(f"{name} is not on the metrics page:\n{page}")
 
 
-async def test_metrics_are_served_on_the_events_port_and_count_answers(slack_bot: SlackBot):
+def metrics_page(slack_bot: SlackBot) -> str:
+    """The page METRICS_PORT serves (tests/test_ops_endpoints.py serves it over HTTP)."""
+    return slack_bot.runtime.bridge.metrics.render().decode()
+
+
+async def test_metrics_count_answers_and_are_not_on_the_public_events_port(slack_bot: SlackBot):
     await slack_bot.ask("C1", "hello")
 
-    status, content_type, page = await get(slack_bot.adapter.port, "/metrics")
+    status, _, _ = await get(slack_bot.adapter.port, "/metrics")
 
-    assert status == 200
-    assert content_type.startswith("text/plain")
+    assert status == 404
+    page = metrics_page(slack_bot)
     assert sample(page, 'dify_bridge_turns_total{outcome="answered",platform="slack"}') == 1
 
 
@@ -39,10 +45,10 @@ async def test_slack_429s_are_counted_as_rate_limited(slack_bot: SlackBot):
 
     refused = [c for c in slack.calls_to("chat.startStream") if c.status == 429]
     assert len(refused) == 2, "the fake should have refused the first two posts"
-    _, _, page = await get(slack_bot.adapter.port, "/metrics")
+    page = metrics_page(slack_bot)
     assert sample(page, 'dify_bridge_rate_limited_total{service="slack"}') == 2
 
 
-async def test_health_answers_beside_metrics(slack_bot: SlackBot):
+async def test_health_answers_beside_the_events(slack_bot: SlackBot):
     status, _, body = await get(slack_bot.adapter.port, "/healthz")
     assert status == 200 and body.strip() == "ok"

@@ -98,6 +98,8 @@ class Settings:
     opening_statement: bool = False
     metrics_port: int | None = None
     host: str = "0.0.0.0"
+    questions_per_user_per_minute: int = 0
+    questions_per_channel_per_minute: int = 0
 
     @property
     def secrets(self) -> list[str]:
@@ -199,6 +201,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     routes: tuple[Route, ...] = ()
     if routes_file:
         routes = tuple(load_routes(routes_file, default_api_url=dify.api_url))
+    metrics_port = reader.port("METRICS_PORT", 0) if reader.text("METRICS_PORT") else None
+    if slack is not None and not slack.socket_mode and metrics_port and metrics_port == port:
+        raise ConfigError("METRICS_PORT", f"must differ from PORT ({port}), Slack's events port")
     return Settings(
         dify=dify,
         database_url=database_url,
@@ -218,8 +223,10 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         suggested_questions=reader.flag("SUGGESTED_QUESTIONS", True),
         show_citations=reader.flag("SHOW_CITATIONS", True),
         opening_statement=reader.flag("OPENING_STATEMENT", False),
-        metrics_port=reader.port("METRICS_PORT", 0) if reader.text("METRICS_PORT") else None,
+        metrics_port=metrics_port,
         host=host,
+        questions_per_user_per_minute=int(reader.number("QUESTIONS_PER_USER_PER_MINUTE", 0)),
+        questions_per_channel_per_minute=int(reader.number("QUESTIONS_PER_CHANNEL_PER_MINUTE", 0)),
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from dify_bridge.core import notices
 from dify_bridge.core.commands import CommandRequest, Commands
+from dify_bridge.core.limits import QuestionLimits
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice
@@ -44,6 +45,10 @@ class Bridge:
         self.options = options or BridgeOptions()
         self.metrics = metrics or Metrics()
         self._commands = Commands(store, apps)
+        self._limits = QuestionLimits(
+            per_user=self.options.questions_per_user_per_minute,
+            per_channel=self.options.questions_per_channel_per_minute,
+        )
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -78,6 +83,8 @@ class Bridge:
                     await post_notice(sink, notices.INTERRUPTED)
                     return
                 if not await self._claim(incoming, sink):
+                    return
+                if not await self._within_limits(incoming, sink):
                     return
                 turn = Turn(
                     incoming,
@@ -135,6 +142,17 @@ class Bridge:
             if isinstance(questions, list)
             else (),
         )
+
+    async def _within_limits(self, incoming: Incoming, sink: ReplySink) -> bool:
+        """True if the question may go to Dify; else one polite line, counted in /metrics."""
+        refusal = self._limits.admit(incoming)
+        if refusal is None:
+            return True
+        log.info("question in %s refused: over the %s limit", incoming.thread_key, refusal.limit)
+        self.metrics.questions_limited.labels(incoming.platform, refusal.limit).inc()
+        notice = notices.TOO_MANY_FROM_YOU if refusal.limit == "user" else notices.TOO_MANY_HERE
+        await post_notice(sink, notice)
+        return False
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""

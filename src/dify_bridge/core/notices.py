@@ -34,6 +34,8 @@ __all__ = [
     "RECONNECTING",
     "STOPPED",
     "THINKING",
+    "TOO_MANY_FROM_YOU",
+    "TOO_MANY_HERE",
     "UNEXPECTED",
     "asked_line",
     "for_error",
@@ -58,6 +60,11 @@ CUT_OFF = "The answer was cut off before it was complete. Please ask again."
 CUT_NOTICE = "\n\n_(The answer was too long and has been cut here.)_"
 FEEDBACK_THANKS = "Thanks, your feedback was sent."
 NOT_HERE = "I am not set up to answer here."
+TOO_MANY_FROM_YOU = (
+    "You are asking faster than I can keep up with. Please wait a minute and ask again."
+)
+TOO_MANY_HERE = "Lots of questions here at once. Please wait a minute and ask again."
+"""Over ``QUESTIONS_PER_USER_PER_MINUTE`` / ``QUESTIONS_PER_CHANNEL_PER_MINUTE``."""
 
 NEW_IN_PRIVATE = "Starting fresh: your next message here begins a new conversation."
 NEW_IN_CHANNEL = (

@@ -27,6 +27,10 @@ class BridgeOptions:
     """The cap above every other for a user's file (``MAX_DOWNLOAD_MB``)."""
     max_recording_bytes: int = MAX_AUDIO_BYTES
     """The cap for a recording to transcribe (``MAX_RECORDING_MB``)."""
+    questions_per_user_per_minute: int = 0
+    """0: no limit (``QUESTIONS_PER_USER_PER_MINUTE``)."""
+    questions_per_channel_per_minute: int = 0
+    """0: no limit (``QUESTIONS_PER_CHANNEL_PER_MINUTE``)."""
 
     def names_speaker(self, incoming: Incoming) -> bool:
         return incoming.platform not in self.quiet_speakers

@@ -119,6 +119,12 @@ class Adapter(Protocol):
 
     name: str
 
+    @property
+    def healthy(self) -> bool:
+        """True while started and connected as it should be: False before start, after
+        stop, and while a websocket or gateway it keeps open is down (``/healthz``)."""
+        ...
+
     async def start(self) -> None:
         """Connect and begin taking events; return once ready."""
         ...

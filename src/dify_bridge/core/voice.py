@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-import av
-import av.error
-
 from dify_bridge.core.types import Attachment
 from dify_bridge.dify.apps import DifyApp
 from dify_bridge.downloads import MAX_DOWNLOAD_BYTES, MB
@@ -94,10 +91,7 @@ def dify_audio(name: str, mime_type: str, data: bytes) -> tuple[str, str, bytes]
         raise SilentAudio("the file is empty")
     if extension in DIFY_AUDIO_EXTENSIONS and "ogg" not in mime:
         return name, mime or f"audio/{extension}", data
-    try:
-        codec, converted = _convert(data)
-    except av.error.FFmpegError as exc:
-        raise UnsupportedAudio(str(exc)) from exc
+    codec, converted = _convert(data)
     if codec in _REMUXABLE_TO_WEBM:
         return f"{path.stem}.webm", "audio/webm", converted
     return f"{path.stem}.mp3", "audio/mpeg", converted
@@ -105,33 +99,41 @@ def dify_audio(name: str, mime_type: str, data: bytes) -> tuple[str, str, bytes]
 
 def _convert(data: bytes) -> tuple[str, bytes]:
     """Opus/Vorbis remuxed into WebM as they are; anything else encoded to MP3."""
-    with av.open(io.BytesIO(data), "r") as source:
-        if not source.streams.audio:
-            raise UnsupportedAudio("no audio stream")
-        stream = source.streams.audio[0]
-        codec = stream.codec_context.name
-        out = io.BytesIO()
-        packets = 0
-        if codec in _REMUXABLE_TO_WEBM:
-            with av.open(out, "w", format="webm") as target:
-                copy = target.add_stream_from_template(stream)
-                for packet in source.demux(stream):
-                    if packet.dts is None:
-                        continue
-                    packet.stream = copy
-                    target.mux(packet)
-                    packets += 1
-        else:
-            with av.open(out, "w", format="mp3") as target:
-                mp3 = target.add_stream("libmp3lame", rate=44100, layout="mono")
-                resampler = av.AudioResampler(format="s16p", layout="mono", rate=44100)
-                for frame in source.decode(stream):
-                    for converted in resampler.resample(frame):
-                        target.mux(mp3.encode(converted))
+    # PyAV loads FFmpeg's libraries (tens of MiB of RSS): only a process that converts a
+    # recording pays for them, so it is imported here, the one place that uses it.
+    import av
+    import av.error
+
+    try:
+        with av.open(io.BytesIO(data), "r") as source:
+            if not source.streams.audio:
+                raise UnsupportedAudio("no audio stream")
+            stream = source.streams.audio[0]
+            codec = stream.codec_context.name
+            out = io.BytesIO()
+            packets = 0
+            if codec in _REMUXABLE_TO_WEBM:
+                with av.open(out, "w", format="webm") as target:
+                    copy = target.add_stream_from_template(stream)
+                    for packet in source.demux(stream):
+                        if packet.dts is None:
+                            continue
+                        packet.stream = copy
+                        target.mux(packet)
                         packets += 1
-                for converted in resampler.resample(None):
-                    target.mux(mp3.encode(converted))
-                target.mux(mp3.encode(None))
+            else:
+                with av.open(out, "w", format="mp3") as target:
+                    mp3 = target.add_stream("libmp3lame", rate=44100, layout="mono")
+                    resampler = av.AudioResampler(format="s16p", layout="mono", rate=44100)
+                    for frame in source.decode(stream):
+                        for converted in resampler.resample(frame):
+                            target.mux(mp3.encode(converted))
+                            packets += 1
+                    for converted in resampler.resample(None):
+                        target.mux(mp3.encode(converted))
+                    target.mux(mp3.encode(None))
+    except av.error.FFmpegError as exc:
+        raise UnsupportedAudio(str(exc)) from exc
     if packets == 0:
         raise SilentAudio("the recording holds no sound")
     return codec, out.getvalue()

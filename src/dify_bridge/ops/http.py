@@ -1,7 +1,9 @@
 """Operations endpoints: ``GET /healthz`` and ``GET /metrics``.
 
-Slack's HTTP mode serves them beside ``/slack/events``; otherwise
-``METRICS_PORT`` starts a small server of their own.
+``METRICS_PORT`` starts a small server of their own in every mode (the
+container image sets 9090; unset, there is none). Slack's HTTP mode also
+serves ``/healthz`` beside ``/slack/events`` on ``PORT``, for its load
+balancer; ``/metrics`` is never on that public port.
 
 Both servers answer what aiohttp cannot parse (a header or URL over 8 KiB, a
 broken request line, a bad ``Content-Length``) with aiohttp's own 400, and
@@ -14,26 +16,41 @@ never read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from dify_bridge.core.ports import Adapter
 from dify_bridge.ops.metrics import CONTENT_TYPE_LATEST, Metrics
 
 
-def add_ops_routes(app: web.Application, metrics: Metrics, ready: Callable[[], bool]) -> None:
-    async def healthz(_: web.Request) -> web.Response:
-        if ready():
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text="starting\n")
+def add_health_route(app: web.Application, ready: Callable[[], bool]) -> None:
+    """``GET /healthz`` alone: what a public port (Slack's events port) serves."""
+    _add_healthz(app, lambda: [] if ready() else ["starting"])
+
+
+def add_ops_routes(
+    app: web.Application, metrics: Metrics, down: Callable[[], Sequence[str]]
+) -> None:
+    """``GET /healthz`` (503 naming what is ``down``) and ``GET /metrics``."""
+    _add_healthz(app, down)
 
     async def metrics_page(_: web.Request) -> web.Response:
         body = metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
+
+
+def _add_healthz(app: web.Application, down: Callable[[], Sequence[str]]) -> None:
+    async def healthz(_: web.Request) -> web.Response:
+        problems = down()
+        if not problems:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text=f"down: {', '.join(problems)}\n")
+
+    app.router.add_get("/healthz", healthz)
 
 
 class _ClientErrorsInOneLine(logging.Filter):
@@ -62,20 +79,35 @@ def server_logger() -> logging.Logger:
 
 
 class OpsServer:
-    """A standalone server for the endpoints, when no other HTTP server runs."""
+    """The ``METRICS_PORT`` server: ``/healthz`` and ``/metrics`` in every mode.
+
+    ``/healthz`` is 503 while any of ``watched`` (the platform adapters) is not
+    healthy: before it has started, and while its websocket or gateway is down.
+    """
 
     name = "metrics"
 
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+    def __init__(
+        self, metrics: Metrics, host: str, port: int, *, watched: Sequence[Adapter] = ()
+    ) -> None:
         self._metrics = metrics
         self._host = host
         self._port = port
+        self._watched = tuple(watched)
         self._runner: web.AppRunner | None = None
         self.port = port
 
+    @property
+    def healthy(self) -> bool:
+        return self._runner is not None
+
+    def down(self) -> list[str]:
+        """The watched adapters that are not healthy, by name."""
+        return [adapter.name for adapter in self._watched if not adapter.healthy]
+
     async def start(self) -> None:
         app = web.Application()
-        add_ops_routes(app, self._metrics, lambda: True)
+        add_ops_routes(app, self._metrics, self.down)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=server_logger())
         await runner.setup()
         await web.TCPSite(runner, self._host, self._port).start()
@@ -90,6 +122,7 @@ class OpsServer:
 
 __all__ = [
     "OpsServer",
+    "add_health_route",
     "add_ops_routes",
     "server_logger",
 ]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({})))
+
+
+def json_time(created: float) -> str:
+    """ISO 8601 in UTC to the millisecond, offset spelled out: ``2026-12-01T22:40:00.123+00:00``
+    (log stores sort and merge lines from several replicas by it)."""
+    return datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -22,7 +28,7 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if self._as_json:
             entry: dict[str, object] = {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+                "time": json_time(record.created),
                 "level": record.levelname.lower(),
                 "logger": record.name,
                 "message": record.getMessage(),
@@ -59,4 +65,5 @@ def configure_logging(level: str, *, secrets: Iterable[str] = (), as_json: bool 
 __all__ = [
     "RedactingFormatter",
     "configure_logging",
+    "json_time",
 ]

@@ -40,6 +40,12 @@ class Metrics:
             ["service"],
             registry=self.registry,
         )
+        self.questions_limited = Counter(
+            "dify_bridge_questions_limited",
+            "Questions refused by QUESTIONS_PER_USER/CHANNEL_PER_MINUTE, by platform and limit",
+            ["platform", "limit"],
+            registry=self.registry,
+        )
         self.active_streams = Gauge(
             "dify_bridge_active_streams",
             "Answers streaming right now",

@@ -71,6 +71,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 voice_replies=settings.voice_replies,
                 max_download_bytes=settings.max_download_bytes,
                 max_recording_bytes=settings.max_recording_bytes,
+                questions_per_user_per_minute=settings.questions_per_user_per_minute,
+                questions_per_channel_per_minute=settings.questions_per_channel_per_minute,
             )
             yield Runtime(settings, http, store, Bridge(store, apps, options))
         finally:

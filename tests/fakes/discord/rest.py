@@ -127,7 +127,8 @@ class Rest(DiscordState):
                 "bot_require_code_grant": False,
                 "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None},
                 "verify_key": "0" * 64,
-                "flags": 0,
+                # GATEWAY_MESSAGE_CONTENT_LIMITED: the switch on the Bot page
+                "flags": (1 << 19) if self.message_content_enabled else 0,
             }
         )
 

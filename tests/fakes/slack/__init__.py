@@ -17,20 +17,24 @@ from tests.fakes.slack.events import sign_request
 from tests.fakes.slack.records import (
     APP_TOKEN,
     BOT_TOKEN,
+    MANIFEST,
     SIGNING_SECRET,
     ApiCall,
     FakeFile,
     FakeMessage,
+    manifest_scopes,
 )
 from tests.fakes.slack.server import FakeSlack
 
 __all__ = [
     "APP_TOKEN",
     "BOT_TOKEN",
+    "MANIFEST",
     "SIGNING_SECRET",
     "ApiCall",
     "FakeFile",
     "FakeMessage",
     "FakeSlack",
+    "manifest_scopes",
     "sign_request",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.bodies import Serving
@@ -12,6 +13,14 @@ from tests.fakes.bodies import Serving
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
+MANIFEST = Path(__file__).parents[3] / "docs" / "deploy" / "slack-manifest.json"
+
+
+def manifest_scopes() -> list[str]:
+    """The bot scopes of the app manifest admins install from: what the fake grants."""
+    return list(json.loads(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+
+
 UPDATE_MAX_CHARS = 4000
 POST_MAX_CHARS = 40_000
 

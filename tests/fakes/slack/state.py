@@ -20,6 +20,7 @@ from tests.fakes.slack.records import (
     Fault,
     Limit,
     PendingUpload,
+    manifest_scopes,
 )
 
 
@@ -53,6 +54,8 @@ class SlackState:
         """(file id, token presented) of every download attempt."""
         self.pending_uploads: dict[str, PendingUpload] = {}
         self.token_revoked = False
+        self.scopes = manifest_scopes()
+        """Granted to the bot token (``auth.test``'s ``x-oauth-scopes`` header)."""
         self._ts = itertools.count(1)
         self._events = itertools.count(1)
         self._faults: dict[str, deque[Fault]] = {}

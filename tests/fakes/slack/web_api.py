@@ -67,6 +67,8 @@ class WebApi(SlackState):
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         result: dict[str, Any] = handler(args)
+        if method == "auth.test":
+            return 200, result, {"x-oauth-scopes": ",".join(self.scopes)}
         return 200, result, {}
 
     def _check_limit(self, method: str) -> int | None:
