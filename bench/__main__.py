@@ -122,7 +122,7 @@ def store(report: Report, threads: int, ops: int, database_url: str) -> None:
 
 def fake(report: Report, streams: int, chunks: int) -> None:
     rows = []
-    for kind in ("lean", "demo"):
+    for kind in ("lean", "faithful"):
         with fake_dify_process(chunks=chunks, interval=0.025, kind=kind) as dify:
             before = dify.cpu_seconds()
             result = worker(

@@ -36,7 +36,7 @@ def fake_dify_process(
     *, chunks: int, interval: float, first_delay: float = 0.02, kind: str = "lean"
 ) -> Iterator[FakeDifyProcess]:
     """Start a fake Dify in its own process; yields its ``/v1`` URL and pid."""
-    module = "bench.fake_dify" if kind == "lean" else "bench.demo_dify"
+    module = "bench.fake_dify" if kind == "lean" else "bench.faithful_dify"
     command = [
         sys.executable,
         "-m",

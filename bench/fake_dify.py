@@ -12,8 +12,8 @@ machine). Later chunks are ``w<i> `` and go out on one shared ticker every
 
 It is an :class:`asyncio.Protocol` on purpose: no framework, no per-chunk
 task or timer, so 1,000 streams at 40 chunks a second fit in a fraction of a
-core and do not distort what the bridge is measured doing. The demo fake
-(:mod:`dify_bridge.demo.fake_dify`) is the faithful one; this one only
+core and do not distort what the bridge is measured doing. The tests' fake
+(:mod:`tests.fakes.dify`) is the faithful one; this one only
 streams.
 """
 

@@ -1,7 +1,7 @@
 """Slack in HTTP mode end to end: signed Events API requests in, Web API calls out.
 
 The real Slack adapter (slack-bolt on aiohttp, slack-sdk's web client) runs
-against the fake Slack of ``tests/fakes/slack.py`` (in this process) and the
+against the fake Slack of ``tests/fakes/slack`` (in this process) and the
 bench fake Dify (another process).
 
 ``latency``: one mention at a time, each a new thread; the time from the fake

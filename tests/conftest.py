@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 
 pytest_plugins = ("tests.pg",)
 

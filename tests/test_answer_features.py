@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dify_bridge.core.types import Attachment, Controls
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 

@@ -8,8 +8,8 @@ import pytest
 
 from dify_bridge.config.routes import load_routes
 from dify_bridge.core.types import Rating, Reaction
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import ConfigError
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 from .test_cli import run_cli

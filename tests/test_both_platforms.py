@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dify_bridge.adapters.slack.app import SlackAdapter
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.launch import platform_adapters
+from tests.fakes.dify import FakeDify
 
 from .fakes.discord import FakeDiscord
 from .fakes.slack import FakeSlack

@@ -10,7 +10,7 @@ import asyncio
 from dify_bridge.core import notices
 from dify_bridge.core.pacing import EditBudget
 from dify_bridge.core.types import Rating, Reaction
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 

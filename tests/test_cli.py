@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 
 CLEAN_ENV = {
     k: v for k, v in os.environ.items() if not k.startswith(("DIFY_", "SLACK_", "DISCORD_"))

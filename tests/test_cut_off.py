@@ -17,8 +17,8 @@ import pytest
 from dify_bridge.adapters.console import ConsoleAdapter
 from dify_bridge.core import notices
 from dify_bridge.core.types import Controls, Rating, Reaction
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.runtime import Runtime
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 

@@ -9,9 +9,9 @@ import pytest
 
 from dify_bridge.cli import main
 from dify_bridge.core.types import MessageRecord, ThreadRecord
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.store import open_store
 from dify_bridge.store.migrate import copy_store
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.http import OpsServer
 from dify_bridge.ops.logs import RedactingFormatter
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from dify_bridge.core import notices
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.errors import StoreError
 from dify_bridge.store.sqlite import SqliteStore
+from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
 from .test_cli import CLEAN_ENV, run_cli

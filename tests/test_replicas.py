@@ -9,8 +9,8 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.runtime import Runtime
+from tests.fakes.dify import FakeDify
 
 from .pg import PostgresCluster
 from .support import RecordingSink, incoming, running_bridge

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dify_bridge.adapters.slack.sink import THINKING_REACTION
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 
 CHANNEL = "C0REPLICA"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dify_bridge.adapters.discord.adapter import DiscordAdapter
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser
 from tests.support import running_bridge
 

@@ -12,10 +12,10 @@ import os
 
 import pytest
 
-from dify_bridge.demo.fake_dify import FAKE_MP3
 from tests.discord.conftest import Server
 from tests.fakes.audio import tone
 from tests.fakes.bodies import Serving
+from tests.fakes.dify import FAKE_MP3
 from tests.fakes.discord import FakeFile
 from tests.slack.conftest import eventually
 

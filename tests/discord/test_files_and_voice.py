@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from dify_bridge.demo.fake_dify import FAKE_MP3
 from tests.discord.conftest import Server
 from tests.fakes.audio import probe, tone
+from tests.fakes.dify import FAKE_MP3
 from tests.fakes.discord import VOICE_MESSAGE_FLAG, FakeFile
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

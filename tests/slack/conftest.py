@@ -15,8 +15,8 @@ import pytest
 from dify_bridge.adapters.slack.app import SlackAdapter
 from dify_bridge.adapters.slack.sink import THINKING_REACTION
 from dify_bridge.config import parse_settings
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.runtime import Runtime, open_runtime
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 
 

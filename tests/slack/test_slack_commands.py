@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, running_slack_bot
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
 from dify_bridge.adapters.slack.sink import MAX_MESSAGE_CHARS, THINKING_REACTION
 from dify_bridge.core import notices
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, running_slack_bot
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from dify_bridge.demo.fake_dify import FakeDify
 from tests.fakes.audio import tone
 from tests.fakes.bodies import Serving
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, running_slack_bot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.slack.conftest import SlackBot, eventually
 
 

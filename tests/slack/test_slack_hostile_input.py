@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import SIGNING_SECRET, FakeSlack
 from tests.slack.conftest import SlackBot, eventually, running_slack_bot
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import ApiCall, FakeSlack
 from tests.slack.conftest import running_slack_bot
 

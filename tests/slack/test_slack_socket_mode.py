@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dify_bridge.adapters.slack.app import SlackStartFailed
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import eventually, running_slack_bot
 

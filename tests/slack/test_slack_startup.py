@@ -10,8 +10,8 @@ import pytest
 
 from dify_bridge.adapters.slack.app import SlackAdapter, SlackStartFailed
 from dify_bridge.config import parse_settings
-from dify_bridge.demo.fake_dify import FakeDify
 from dify_bridge.ops.runtime import open_runtime
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot, slack_env
 

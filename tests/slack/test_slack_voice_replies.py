@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dify_bridge.adapters.slack.sink import SPOKEN_ANSWER_TITLE
-from dify_bridge.demo.fake_dify import FakeDify
+from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SlackBot, eventually, running_slack_bot
 

@@ -1,4 +1,4 @@
-"""The demo fake Dify (:mod:`dify_bridge.demo.fake_dify`) in its own process, for comparison.
+"""The tests' faithful fake Dify (:mod:`tests.fakes.dify`) in its own process, for comparison.
 
 Same command line as :mod:`bench.fake_dify`; answers are ``--chunks`` chunks
 ``--interval`` apart (no timing stamp). Used only to measure how much CPU
@@ -11,8 +11,9 @@ import argparse
 import asyncio
 import contextlib
 
+from tests.fakes.dify import FakeDify
+
 from bench.fake_dify import chunk_text
-from dify_bridge.demo.fake_dify import FakeDify
 
 SCRIPTS = 5000
 

@@ -1,0 +1,1 @@
+"""The fake Dify Service API (tests/fakes/dify), exercised over real HTTP."""

@@ -1,0 +1,236 @@
+"""The Web API: auth, faults and rate limits, then chat, reactions, users, conversations."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.slack.records import (
+    POST_MAX_CHARS,
+    UPDATE_MAX_CHARS,
+    ApiCall,
+    invalid_blocks,
+    message_view,
+    parse_blocks,
+)
+from tests.fakes.slack.state import SlackState
+
+
+class WebApi(SlackState):
+    """``/api/{method}``: each method is the ``_api_<method>`` of the fake (dots as ``_``)."""
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                args.update(await request.json())
+            else:
+                args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip()
+        status, payload, headers = self._answer(method, token, args)
+        retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
+        error = str(payload.get("error", ""))
+        self.calls.append(
+            ApiCall(method, args, token, status, error, time.monotonic(), retry_after)
+        )
+        await self.notify()
+        return web.json_response(payload, status=status, headers=headers)
+
+    def _answer(
+        self, method: str, token: str, args: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        wanted = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token != wanted:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if self.token_revoked and token == self.bot_token:
+            return 200, {"ok": False, "error": "token_revoked"}, {}
+        limited = self._check_limit(method)
+        if limited is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
+        faults = self._faults.get(method)
+        if faults:
+            fault = faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.popleft()
+            headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+            return fault.status, {"ok": False, "error": fault.error}, headers
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        result: dict[str, Any] = handler(args)
+        return 200, result, {}
+
+    def _check_limit(self, method: str) -> int | None:
+        limit = self._limits.get(method)
+        if limit is None:
+            return None
+        now = time.monotonic()
+        while limit.stamps and limit.stamps[0] <= now - limit.window:
+            limit.stamps.popleft()
+        limit.stamps.append(now)
+        if len(limit.stamps) <= limit.calls:
+            return None
+        oldest = limit.stamps[0]
+        return max(1, math.ceil(oldest + limit.window - now))
+
+    def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake Team",
+            "user": "bridge-bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        url = f"ws://127.0.0.1:{self._port}/socket-mode/{uuid.uuid4().hex}"
+        return {"ok": True, "url": url}
+
+    def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        text = str(args.get("text", "") or "")
+        if not channel:
+            return self._error("channel_not_found")
+        if not text and not args.get("blocks"):
+            return self._error("no_text")
+        if len(text) > POST_MAX_CHARS:
+            return self._error("msg_too_long")
+        blocks = parse_blocks(args.get("blocks"))
+        if blocks and invalid_blocks(blocks):
+            return self._error("invalid_blocks")
+        thread_ts = args.get("thread_ts") or None
+        message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
+        message.blocks = blocks
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": message_view(message)}
+
+    def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._message(args)
+        if message is None:
+            return self._error("message_not_found")
+        if message.user != self.bot_user_id:
+            return self._error("cant_update_message")
+        text = str(args.get("text", "") or "")
+        if len(text) > UPDATE_MAX_CHARS:
+            return self._error("msg_too_long")
+        blocks = parse_blocks(args.get("blocks"))
+        if blocks and invalid_blocks(blocks):
+            return self._error("invalid_blocks")
+        if text:
+            message.text = text
+        if "blocks" in args:
+            message.blocks = blocks
+        message.edits += 1
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
+
+    def _api_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._message(args)
+        if message is None:
+            return self._error("message_not_found")
+        message.deleted = True
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self.next_ts()}
+
+    def _api_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        text = str(args.get("markdown_text", "") or "")
+        thread_ts = args.get("thread_ts") or None
+        message = self.add_message(channel, text, user=self.bot_user_id, thread_ts=thread_ts)
+        message.streaming = True
+        return {"ok": True, "channel": channel, "ts": message.ts}
+
+    def _api_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._message(args)
+        if message is None:
+            return self._error("message_not_found")
+        if not message.streaming:
+            return self._error("message_not_in_streaming_state")
+        message.text += str(args.get("markdown_text", "") or "")
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _api_chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        result = self._api_chat_appendStream(args)
+        message = self._message(args)
+        if message is not None and result["ok"]:
+            message.streaming = False
+        return result
+
+    def _api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
+        if message is None:
+            return self._error("message_not_found")
+        users = message.reactions.setdefault(str(args.get("name", "")), [])
+        if self.bot_user_id in users:
+            return self._error("already_reacted")
+        users.append(self.bot_user_id)
+        return {"ok": True}
+
+    def _api_reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
+        if message is None:
+            return self._error("message_not_found")
+        name = str(args.get("name", ""))
+        users = message.reactions.get(name, [])
+        if self.bot_user_id not in users:
+            return self._error("no_reaction")
+        users.remove(self.bot_user_id)
+        if not users:
+            del message.reactions[name]
+        return {"ok": True}
+
+    def _api_reactions_get(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
+        if message is None:
+            return self._error("message_not_found")
+        view = message_view(message)
+        view["reactions"] = [
+            {"name": name, "users": users, "count": len(users)}
+            for name, users in message.reactions.items()
+        ]
+        return {"ok": True, "type": "message", "channel": message.channel, "message": view}
+
+    def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user", ""))
+        if user_id not in self.users:
+            return self._error("user_not_found")
+        name = self.users[user_id]
+        return {
+            "ok": True,
+            "user": {
+                "id": user_id,
+                "team_id": self.team_id,
+                "name": name.lower(),
+                "real_name": name,
+                "profile": {"display_name": name, "real_name": name},
+                "is_bot": user_id in self.bot_users,
+            },
+        }
+
+    def _api_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        is_im = channel.startswith("D")
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": self.channels.get(channel, f"channel-{channel.lower()}"),
+                "is_channel": channel.startswith("C"),
+                "is_im": is_im,
+            },
+        }
+
+    def _api_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
