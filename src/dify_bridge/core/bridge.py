@@ -24,7 +24,7 @@ from dify_bridge.core.types import Incoming, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, SinkError, StoreError
 from dify_bridge.ops.metrics import Metrics
-from dify_bridge.store import Store
+from dify_bridge.store import ShardClaims, Store
 
 __all__ = ["Bridge"]
 
@@ -122,6 +122,10 @@ class Bridge:
         if not first_time:
             log.info("already handled %s; skipping the redelivery", keys[0])
         return first_time
+
+    def shard_claims(self, platform: str) -> ShardClaims:
+        """Claims on ``platform``'s gateway shards, shared with every replica of this store."""
+        return self.store.shard_claims(platform)
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""
