@@ -98,9 +98,9 @@ def report(results: dict[str, list[float]]) -> str:
             "The standby's figure is bounded by its retry period (5 s): PostgreSQL frees",
             "a killed process's advisory locks as soon as its socket closes, and the",
             "standby's next try takes the shard. The bench kills the holder just after the",
-            "standby's try, so it measures the worst case; on average it is about half. The restart",
-            "figure is the process start (imports, store, Dify check, login) and is what",
-            "a supervisor restarting at once gives at best.",
+            "standby's try, so it measures the worst case; on average it is about half.",
+            "The restart figure is the process start (imports, store, Dify check, login):",
+            "what a supervisor restarting at once gives at best.",
             "",
         ]
     )

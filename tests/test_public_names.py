@@ -32,6 +32,7 @@ CORE = {
     "Reaction",
     "ReplySink",
     "RouteScope",
+    "ShardClaims",
     "SinkError",
     "SinkLimits",
     "ThreadKey",
