@@ -35,6 +35,7 @@ CORE = {
     "Reaction",
     "ReplySink",
     "RouteScope",
+    "ShardClaims",
     "SinkError",
     "SinkLimits",
     "ThreadKey",

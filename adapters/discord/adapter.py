@@ -31,6 +31,7 @@ from dify_bridge.adapters.discord.interactions import ButtonHandler
 from dify_bridge.adapters.discord.messages import Asker, MessageHandler
 from dify_bridge.adapters.discord.places import Places, policy_for
 from dify_bridge.adapters.discord.reactions import ReactionHandler
+from dify_bridge.adapters.discord.shards import IdentifyGate, ShardKeeper
 from dify_bridge.adapters.discord.sink import SuggestedQuestions
 from dify_bridge.config import DiscordSettings
 from dify_bridge.core import Bridge
@@ -53,9 +54,14 @@ class DiscordAdapter:
         ready_timeout: float = 60.0,
         guild_ready_timeout: float = 2.0,
     ) -> None:
-        self._connection = DiscordConnection(
-            settings, self, ready_timeout=ready_timeout, guild_ready_timeout=guild_ready_timeout
-        )
+        self._settings = settings
+        self._ready_timeout = ready_timeout
+        self._guild_ready_timeout = guild_ready_timeout
+        self._identify = IdentifyGate()
+        self._bridge = bridge
+        self._keeper: ShardKeeper | None = None
+        self._running = False
+        self._registered = False
         places = Places(self._client, policy_for(settings))
         asker = Asker(
             self._client,
@@ -72,28 +78,68 @@ class DiscordAdapter:
     def client(self) -> BridgeClient:
         return self._client()
 
+    @property
+    def standing_by(self) -> bool:
+        """True while every shard is held by another replica."""
+        return self._keeper is None or self._keeper.standing_by
+
+    def shards(self) -> list[int]:
+        """The shard ids this process holds."""
+        return sorted(self._keeper.connections) if self._keeper is not None else []
+
     def _client(self) -> BridgeClient:
-        client = self._connection.client
-        if client is None:
-            raise RuntimeError("the Discord adapter is not started")
-        return client
+        """Any connected shard's client: REST calls do not depend on the shard."""
+        connections = self._keeper.connections if self._keeper is not None else {}
+        for connection in connections.values():
+            if connection.client is not None:
+                return connection.client
+        raise RuntimeError("the Discord adapter holds no shard")
 
     @property
     def healthy(self) -> bool:
-        """Started, with the gateway websocket open (discord.py reconnects it)."""
-        ws = self._connection.client.ws if self._connection.client is not None else None
-        return ws is not None and ws.open
+        """Started, and every shard it holds has its gateway websocket open (discord.py
+        reconnects it); a standby that holds none is healthy."""
+        keeper = self._keeper
+        if keeper is None:
+            return False
+        for connection in keeper.connections.values():
+            ws = connection.client.ws if connection.client is not None else None
+            if ws is None or not ws.open:
+                return False
+        return True
 
     async def start(self) -> None:
-        """Log in, connect, register the slash commands; return once READY has arrived."""
-        client = await self._connection.start()
-        await register(client.tree)
+        """Claim shards and connect them (READY each), or stand by; then keep trying."""
+        self._running = True
+        claims = self._bridge.shard_claims("discord")
+        self._keeper = ShardKeeper(self._settings.shard_count, claims, self._connect)
+        await self._keeper.start()
 
     async def stop(self) -> None:
-        await self._connection.stop()
+        self._running = False
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            await keeper.stop()
+
+    async def _connect(self, shard_id: int) -> DiscordConnection:
+        """Log in, connect one shard, register the slash commands once; READY has arrived."""
+        count = self._settings.shard_count
+        connection = DiscordConnection(
+            self._settings,
+            self,
+            ready_timeout=self._ready_timeout,
+            guild_ready_timeout=self._guild_ready_timeout,
+            shard=(shard_id, count) if count > 1 else None,
+            before_identify=self._identify,
+        )
+        client = await connection.start()
+        if not self._registered:
+            self._registered = True
+            await register(client.tree)
+        return connection
 
     async def on_message(self, message: discord.Message) -> None:
-        if self._connection.client is None:
+        if not self._running:
             return  # stopping: events still in flight are dropped
         try:
             await self._messages.handle(message)
@@ -108,13 +154,13 @@ class DiscordAdapter:
             log.warning("Discord refused a call for message %s: %s", message.id, exc)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        if self._connection.client is None:
+        if not self._running:
             return
         await self._reactions.handle(payload, added=added)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Button clicks; slash commands reach :meth:`on_command` through the command tree."""
-        if self._connection.client is None:
+        if not self._running:
             return
         if interaction.type is not discord.InteractionType.component:
             return

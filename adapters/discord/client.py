@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -41,6 +42,10 @@ PRIVILEGED_INTENTS_HELP = (
 
 class DiscordUnavailable(BridgeError):
     """The Discord gateway or API could not be reached, or READY never came."""
+
+
+IdentifyHook = Callable[[int], Awaitable[None]]
+"""Awaited before a shard IDENTIFYs (its shard id)."""
 
 
 class DiscordEvents(Protocol):
@@ -82,8 +87,18 @@ class BridgeClient(discord.Client):
     sync them (the adapter does, once READY has named the application).
     """
 
-    def __init__(self, events: DiscordEvents, *, guild_ready_timeout: float) -> None:
+    def __init__(
+        self,
+        events: DiscordEvents,
+        *,
+        guild_ready_timeout: float,
+        shard_id: int | None = None,
+        shard_count: int | None = None,
+        before_identify: IdentifyHook | None = None,
+    ) -> None:
         super().__init__(
+            shard_id=shard_id,
+            shard_count=shard_count,
             intents=bot_intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
@@ -91,7 +106,16 @@ class BridgeClient(discord.Client):
             max_messages=None,
         )
         self._events = events
+        self._before_identify = before_identify
         self.tree = BridgeCommands(self, self._on_command)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """IDENTIFYs of one bot are rationed (one per 5 s per ``max_concurrency`` bucket):
+        with a hook, the shards of this process take turns through it."""
+        if self._before_identify is None:
+            await super().before_identify_hook(shard_id, initial=initial)
+        else:
+            await self._before_identify(shard_id or 0)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The task boundary of one event: logged once (with the trace when unexpected)."""
@@ -117,6 +141,23 @@ class BridgeClient(discord.Client):
         await self._events.on_command(interaction, name)
 
 
+async def _sharding_advice(settings: DiscordSettings) -> str:
+    """What to do about close code 4011, with the shard count Discord recommends
+    (``GET /gateway/bot``; the closed client's own HTTP session is gone)."""
+    advice = "is too low: Discord requires sharding for this bot's guilds (close code 4011)"
+    url = settings.api_url.rstrip("/") + "/gateway/bot"
+    headers = {"Authorization": f"Bot {settings.bot_token.value}"}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(url, headers=headers) as response,
+        ):
+            shards = int((await response.json(content_type=None))["shards"])
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError):
+        return advice
+    return f"{advice}; it recommends {shards}: set DISCORD_SHARD_COUNT={shards}"
+
+
 class DiscordConnection:
     """Logs in, keeps the gateway connected in a background task, closes."""
 
@@ -127,9 +168,14 @@ class DiscordConnection:
         *,
         ready_timeout: float = 60.0,
         guild_ready_timeout: float = 2.0,
+        shard: tuple[int, int] | None = None,
+        before_identify: IdentifyHook | None = None,
     ) -> None:
         self._settings = settings
         self._events = events
+        self.shard = shard
+        """``(shard_id, shard_count)``, or None for one unsharded session."""
+        self._before_identify = before_identify
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
         self.client: BridgeClient | None = None
@@ -139,7 +185,14 @@ class DiscordConnection:
         """Return the client once READY (and the guilds) arrived; raise a clear error if not."""
         settings = self._settings
         point_discord_py_at(settings.api_url, settings.gateway_url)
-        client = BridgeClient(self._events, guild_ready_timeout=self._guild_ready_timeout)
+        shard_id, shard_count = self.shard if self.shard is not None else (None, None)
+        client = BridgeClient(
+            self._events,
+            guild_ready_timeout=self._guild_ready_timeout,
+            shard_id=shard_id,
+            shard_count=shard_count,
+            before_identify=self._before_identify,
+        )
         self.client = client
         try:
             await client.login(settings.bot_token.value)
@@ -157,10 +210,19 @@ class DiscordConnection:
             {ready, gateway}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
         )
         if ready.done():
-            log.info("connected to Discord as %s (%d guilds)", client.user, len(client.guilds))
+            log.info(
+                "connected to Discord as %s (%d guilds%s)",
+                client.user,
+                len(client.guilds),
+                f", shard {shard_id}/{shard_count}" if self.shard is not None else "",
+            )
             return client
         ready.cancel()
         failure = gateway.exception() if gateway.done() else None
+        if isinstance(failure, discord.ConnectionClosed) and failure.code == 4011:
+            advice = await _sharding_advice(settings)
+            await self.stop()
+            raise ConfigError("DISCORD_SHARD_COUNT", advice) from None
         await self.stop()
         if isinstance(failure, discord.PrivilegedIntentsRequired):
             raise ConfigError("DISCORD_BOT_TOKEN", PRIVILEGED_INTENTS_HELP) from None
@@ -170,6 +232,11 @@ class DiscordConnection:
             f"no READY from the Discord gateway at {settings.gateway_url} "
             f"within {self._ready_timeout:.0f} s"
         )
+
+    @property
+    def alive(self) -> bool:
+        """False once the gateway has closed for good (or the connection was stopped)."""
+        return self._gateway is not None and not self._gateway.done()
 
     async def stop(self) -> None:
         client, self.client = self.client, None
@@ -197,6 +264,7 @@ __all__ = [
     "DiscordConnection",
     "DiscordEvents",
     "DiscordUnavailable",
+    "IdentifyHook",
     "bot_intents",
     "point_discord_py_at",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import discord
 import pytest
@@ -11,6 +12,7 @@ from dify_bridge.adapters.discord.adapter import PRIVILEGED_INTENTS_HELP, Discor
 from dify_bridge.config import DiscordSettings, Secret
 from dify_bridge.errors import ConfigError
 from tests.discord.conftest import Server
+from tests.fakes.dify import FakeDify
 from tests.fakes.discord import FakeDiscord
 from tests.support import running_bridge
 
@@ -74,29 +76,35 @@ async def test_the_gateway_stream_is_compressed_as_discord_py_asks(server: Serve
 
 
 async def test_refused_message_content_intent_explains_the_fix(
-    fake_dify: object, tmp_path: object, caplog: pytest.LogCaptureFixture
+    fake_dify: FakeDify, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with FakeDiscord(message_content_enabled=False) as discord:
+    async with (
+        FakeDiscord(message_content_enabled=False) as discord,
+        running_bridge(fake_dify.url, tmp_path / "bridge.db") as runtime,
+    ):
         settings = DiscordSettings(
             bot_token=Secret(discord.token),
             api_url=discord.api_url,
             gateway_url=discord.gateway_url,
         )
-        adapter = DiscordAdapter(settings, bridge=None, ready_timeout=10)  # type: ignore[arg-type]
+        adapter = DiscordAdapter(settings, runtime.bridge, ready_timeout=10)
         with caplog.at_level(logging.ERROR), pytest.raises(ConfigError) as refused:
             await adapter.start()
     assert "MESSAGE CONTENT INTENT" in str(refused.value)
     assert [r.getMessage() for r in caplog.records].count(PRIVILEGED_INTENTS_HELP) == 1
 
 
-async def test_a_wrong_token_is_a_config_error() -> None:
-    async with FakeDiscord() as discord:
+async def test_a_wrong_token_is_a_config_error(fake_dify: FakeDify, tmp_path: Path) -> None:
+    async with (
+        FakeDiscord() as discord,
+        running_bridge(fake_dify.url, tmp_path / "bridge.db") as runtime,
+    ):
         settings = DiscordSettings(
             bot_token=Secret("not-the-token"),
             api_url=discord.api_url,
             gateway_url=discord.gateway_url,
         )
-        adapter = DiscordAdapter(settings, bridge=None)  # type: ignore[arg-type]
+        adapter = DiscordAdapter(settings, runtime.bridge)
         with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
             await adapter.start()
         assert discord.identifies == [], "nothing was sent to the gateway"
@@ -123,7 +131,9 @@ async def test_allow_lists_are_applied_before_the_bridge(server: Server) -> None
     assert len(server.discord.threads()) == 1
 
 
-async def test_starting_against_an_unreachable_discord_fails_clearly(tmp_path: object) -> None:
+async def test_starting_against_an_unreachable_discord_fails_clearly(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
     from dify_bridge.adapters.discord.adapter import DiscordUnavailable
 
     settings = DiscordSettings(
@@ -131,9 +141,10 @@ async def test_starting_against_an_unreachable_discord_fails_clearly(tmp_path: o
         api_url="http://127.0.0.1:9/api/v10",
         gateway_url="ws://127.0.0.1:9/gateway",
     )
-    adapter = DiscordAdapter(settings, bridge=None)  # type: ignore[arg-type]
-    with pytest.raises(DiscordUnavailable, match="cannot reach Discord"):
-        await adapter.start()
+    async with running_bridge(fake_dify.url, tmp_path / "bridge.db") as runtime:
+        adapter = DiscordAdapter(settings, runtime.bridge)
+        with pytest.raises(DiscordUnavailable, match="cannot reach Discord"):
+            await adapter.start()
 
 
 async def test_the_bot_runs_from_the_environment_like_dify_bridge_run(

@@ -72,6 +72,8 @@ class DiscordSettings:
     allowed_roles: frozenset[str] = frozenset()
     speaker_names: bool = True
     reaction_hints: bool = False
+    shard_count: int = 1
+    """``DISCORD_SHARD_COUNT``: gateway sessions; replicas on PostgreSQL share them out."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             allowed_roles=reader.id_set("DISCORD_ALLOWED_ROLES"),
             speaker_names=reader.flag("DISCORD_SPEAKER_NAMES", True),
             reaction_hints=reader.flag("DISCORD_REACTION_HINTS", False),
+            shard_count=reader.count("DISCORD_SHARD_COUNT", 1),
         )
     database_url = reader.text("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -267,6 +270,14 @@ class _Reader:
         if number <= 0:
             raise ConfigError(name, "must be greater than 0")
         return number
+
+    def count(self, name: str, default: int) -> int:
+        value = self.text(name)
+        if not value:
+            return default
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(name, f"expected a whole number of at least 1, got {value!r}")
+        return int(value)
 
     def port(self, name: str, default: int) -> int:
         value = self.text(name)

@@ -26,6 +26,7 @@ from dify_bridge.core.types import (
 )
 from dify_bridge.errors import BridgeError, ConfigError, FileTooLarge, SinkError
 from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
+from dify_bridge.store.shards import ShardClaims
 
 __all__ = [
     "AccessPolicy",
@@ -52,6 +53,7 @@ __all__ = [
     "Reaction",
     "ReplySink",
     "RouteScope",
+    "ShardClaims",
     "SinkError",
     "SinkLimits",
     "ThreadKey",

@@ -25,7 +25,7 @@ from dify_bridge.core.types import Incoming, Opening, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.ops.metrics import Metrics
-from dify_bridge.store import Store
+from dify_bridge.store import ShardClaims, Store
 
 __all__ = ["Bridge"]
 
@@ -153,6 +153,10 @@ class Bridge:
         notice = notices.TOO_MANY_FROM_YOU if refusal.limit == "user" else notices.TOO_MANY_HERE
         await post_notice(sink, notice)
         return False
+
+    def shard_claims(self, platform: str) -> ShardClaims:
+        """Claims on ``platform``'s gateway shards, shared with every replica of this store."""
+        return self.store.shard_claims(platform)
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dify_bridge.errors import ConfigError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, Store, redact_url
+from dify_bridge.store.shards import ShardClaims
 from dify_bridge.store.sqlite import SqliteStore
 
-__all__ = ["EVENT_TTL_SECONDS", "Store", "open_store", "redact_url"]
+__all__ = ["EVENT_TTL_SECONDS", "ShardClaims", "Store", "open_store", "redact_url"]
 
 
 async def open_store(database_url: str) -> Store:

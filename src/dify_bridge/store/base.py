@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dify_bridge.store.records import MessageRecord, ThreadRecord
+from dify_bridge.store.shards import ShardClaims
 
 __all__ = ["EVENT_TTL_SECONDS", "Store", "redact_url"]
 
@@ -72,6 +73,11 @@ class Store(Protocol):
     def thread_lock(self, thread_key: str) -> AbstractAsyncContextManager[None]:
         """Held for a whole turn. A store shared by several processes makes it span
         them; an embedded store needs only the bridge's in-process lock (no-op)."""
+        ...
+
+    def shard_claims(self, name: str) -> ShardClaims:
+        """Claims on the shards of ``name``'s gateway (e.g. ``discord``), shared by every
+        process that opens the store; an embedded store grants them all to its one process."""
         ...
 
     async def close(self) -> None:

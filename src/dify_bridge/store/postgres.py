@@ -16,8 +16,10 @@ import asyncpg
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.pg_shards import PostgresShardClaims
 from dify_bridge.store.records import MessageRecord, ThreadRecord
 from dify_bridge.store.schema import channel_of
+from dify_bridge.store.shards import ShardClaims
 
 __all__ = ["LOCK_POOL_SIZE", "POOL_SIZE", "PostgresStore"]
 
@@ -61,7 +63,9 @@ _CLAIM = f"""
 class PostgresStore:
     """Two asyncpg pools: one for statements, one for connections that hold thread locks."""
 
-    def __init__(self, pool: asyncpg.Pool, locks: asyncpg.Pool, where: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, locks: asyncpg.Pool, where: str, url: str = "") -> None:
+        self._url = url
+        self._shard_claims: list[PostgresShardClaims] = []
         self._pool = pool
         self._locks = locks
         self._where = where
@@ -87,7 +91,7 @@ class PostgresStore:
                 if opened is not None:
                     opened.terminate()
             raise StoreError(f"cannot use the database {where}: {one_line(exc)}") from None
-        return cls(pool, locks, where)
+        return cls(pool, locks, where, url)
 
     async def get_thread(self, thread_key: str) -> ThreadRecord | None:
         return await self._thread(
@@ -181,7 +185,14 @@ class PostgresStore:
     def thread_lock(self, thread_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         return hold_thread_lock(self._locks, thread_key, self._where)
 
+    def shard_claims(self, name: str) -> ShardClaims:
+        claims = PostgresShardClaims(self._url, self._where, name)
+        self._shard_claims.append(claims)
+        return claims
+
     async def close(self) -> None:
+        for claims in self._shard_claims:
+            await claims.close()
         for pool in (self._locks, self._pool):
             try:
                 await pool.close()

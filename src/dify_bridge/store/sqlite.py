@@ -16,6 +16,7 @@ from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS
 from dify_bridge.store.records import MessageRecord, ThreadRecord
 from dify_bridge.store.schema import channel_of
+from dify_bridge.store.shards import LocalShardClaims, ShardClaims
 from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
 
 __all__ = ["SqliteStore"]
@@ -159,6 +160,9 @@ class SqliteStore:
     async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
         # one process owns an SQLite file: the bridge's in-process lock is enough
         yield
+
+    def shard_claims(self, name: str) -> ShardClaims:
+        return LocalShardClaims()  # one process owns an SQLite file, and every shard
 
     async def close(self) -> None:
         await self._db.close()

@@ -8,6 +8,7 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes.discord.records import MESSAGE_CONTENT_INTENT, FakeGuild, Json, now
 from tests.fakes.discord.sessions import GatewayConnection, Session
+from tests.fakes.discord.shards import receives, valid_shard
 from tests.fakes.discord.state import DiscordState
 
 
@@ -47,6 +48,11 @@ class Gateway(DiscordState):
 
     def connected_sessions(self) -> int:
         return sum(1 for s in self._sessions.values() if s.conn is not None)
+
+    def connected_shards(self) -> list[tuple[int, int] | None]:
+        """The shard of every connected session, sorted (a shard twice: a duplicate)."""
+        shards = [s.shard for s in self._sessions.values() if s.conn is not None]
+        return sorted(shards, key=lambda shard: shard or (-1, 0))
 
     def _seq_of(self, session: Session, message: Json) -> int:
         for seq, payload in session.log:
@@ -95,7 +101,17 @@ class Gateway(DiscordState):
         if intents & MESSAGE_CONTENT_INTENT and not self.message_content_enabled:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
-        session = Session(id=f"session-{self.snowflake()}", conn=conn)
+        shard = valid_shard(data.get("shard"))
+        if isinstance(shard, str):
+            await conn.ws.close(code=4010, message=shard.encode())
+            return None
+        guilds = [g for g in self.guilds.values() if receives(shard, g.id)]
+        if self.guilds_per_shard is not None and len(guilds) > self.guilds_per_shard:
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return None
+        if any(s.conn is not None and s.shard == shard for s in self._sessions.values()):
+            self.duplicate_identifies.append(shard)
+        session = Session(id=f"session-{self.snowflake()}", conn=conn, shard=shard)
         self._sessions[session.id] = session
         ready = {
             "v": 10,
@@ -103,13 +119,13 @@ class Gateway(DiscordState):
             "session_id": session.id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "private_channels": [],
             "relationships": [],
         }
         async with session.lock:
             for event, payload in [("READY", ready)] + [
-                ("GUILD_CREATE", self._guild_create(g)) for g in self.guilds.values()
+                ("GUILD_CREATE", self._guild_create(g)) for g in guilds
             ]:
                 session.seq += 1
                 frame = {"op": 0, "t": event, "s": session.seq, "d": payload}

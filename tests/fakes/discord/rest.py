@@ -13,6 +13,7 @@ from aiohttp import web
 
 from tests.fakes.discord.records import CALL, FILES, Bucket, FakeFile, Json, RateLimitRule, RestCall
 from tests.fakes.discord.responses import ApiError, json_reply, not_found, too_many
+from tests.fakes.discord.shards import recommended_shards
 from tests.fakes.discord.state import DiscordState
 
 
@@ -139,7 +140,7 @@ class Rest(DiscordState):
         return json_reply(
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": recommended_shards(len(self.guilds), self.guilds_per_shard),
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,

@@ -62,3 +62,5 @@ class Session:
     conn: GatewayConnection | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     replay_from: int | None = None
+    shard: tuple[int, int] | None = None
+    """``(shard_id, shard_count)`` from IDENTIFY; None: unsharded."""

@@ -22,6 +22,7 @@ from tests.fakes.discord.records import (
     now,
 )
 from tests.fakes.discord.sessions import Session
+from tests.fakes.discord.shards import guild_of, receives
 
 
 class DiscordState:
@@ -35,11 +36,14 @@ class DiscordState:
         message_content_enabled: bool = True,
         heartbeat_interval_ms: int = 41_250,
         threads_in_guild_create: bool = True,
+        guilds_per_shard: int | None = None,
     ) -> None:
         self.token = token
         self.message_content_enabled = message_content_enabled
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.threads_in_guild_create = threads_in_guild_create
+        self.guilds_per_shard = guilds_per_shard
+        """More guilds than this on one session: closed with 4011 (sharding required)."""
         self._counter = itertools.count(1)
         self.bot = FakeUser(self.snowflake(), bot_name, bot=True)
         self.application_id = self.snowflake()
@@ -59,6 +63,8 @@ class DiscordState:
         self.calls: list[RestCall] = []
         self.identifies: list[Json] = []
         self.resumes: list[Json] = []
+        self.duplicate_identifies: list[tuple[int, int] | None] = []
+        """Shards IDENTIFYed while another session on them was connected."""
         self.gateway_queries: list[dict[str, str]] = []
         self.ratelimited: list[RestCall] = []
         self.bucket_limits: dict[str, tuple[int, float]] = {
@@ -114,8 +120,11 @@ class DiscordState:
             self._changed.notify_all()
 
     async def dispatch(self, event: str, data: Json) -> None:
-        """Send one DISPATCH to every session (kept for RESUME when disconnected)."""
+        """Send one DISPATCH to every session of the event's shard (kept for RESUME)."""
+        guild_id = guild_of(event, data, self.channels)
         for session in list(self._sessions.values()):
+            if not receives(session.shard, guild_id):
+                continue
             async with session.lock:
                 session.seq += 1
                 payload = {"op": 0, "t": event, "s": session.seq, "d": data}

@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 
 from tests.fakes.discord.records import FakeFile, FakeGuild, FakeUser, Json, RestCall
+from tests.fakes.discord.shards import shard_of
 from tests.fakes.discord.state import DiscordState
 
 
 class World(DiscordState):
     """Guilds, channels and users; messages and reactions by users; what they read."""
 
-    def add_guild(self, name: str = "Test guild") -> FakeGuild:
-        guild = FakeGuild(self.snowflake(), name)
+    def add_guild(
+        self, name: str = "Test guild", *, shard: tuple[int, int] | None = None
+    ) -> FakeGuild:
+        """A guild; with ``shard=(id, count)``, one whose events go to that shard."""
+        guild_id = self.snowflake()
+        if shard is not None:
+            shard_id, count = shard
+            guild_id += ((shard_id - shard_of(guild_id, count)) % count) << 22
+        guild = FakeGuild(guild_id, name)
         guild.roles.append(self._role_payload(guild.id, "@everyone"))
         guild.members[self.bot.id] = []
         self.guilds[guild.id] = guild
