@@ -3,6 +3,7 @@ workflow's answer in the same thread (the engine, against a true-SSE chatflow fa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -162,3 +163,28 @@ async def test_a_timeout_in_the_continuation_is_said_once(
         await rt.bridge.submit_form(form.form_key, "approve", {}, "Ann", sink)
         final = sink.texts[-1]
         assert final.count(notices.FORM_TIMEOUT) == 1 and final.endswith("Approved: sent.")
+
+
+async def test_two_replicas_given_the_same_click_submit_it_once(
+    chatflow: FakeChatflow, postgres_url: str
+) -> None:
+    approval(chatflow)
+    sink = RecordingSink()
+    async with (
+        running_bridge(chatflow.url, postgres_url) as one,
+        running_bridge(chatflow.url, postgres_url) as other,
+    ):
+        await one.bridge.handle_message(incoming("t", "draft it"), sink)
+        form = await other.bridge.pending_form(THREAD)
+        assert form is not None
+        sinks = [RecordingSink() for _ in range(6)]
+        said = await asyncio.gather(
+            *(
+                (one, other)[n % 2].bridge.submit_form(form.form_key, "approve", {}, "A", s)
+                for n, s in enumerate(sinks)
+            )
+        )
+    assert sorted(said) == [""] + [notices.FORM_TAKEN] * 5
+    assert len(chatflow.form_posts) == 1, "one submit, whichever replica got the click"
+    (answered,) = (s for s, line in zip(sinks, said, strict=True) if line == "")
+    assert answered.texts[-1] == "Here is the draft. Approved: sent."
