@@ -4,11 +4,13 @@ workflow's answer in the same thread (the engine, against a true-SSE chatflow fa
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from dify_bridge.adapters.console import ConsoleAdapter
 from dify_bridge.core import notices
 
 from .fakes.chatflow import FakeChatflow, Form, Until
@@ -188,3 +190,21 @@ async def test_two_replicas_given_the_same_click_submit_it_once(
     assert len(chatflow.form_posts) == 1, "one submit, whichever replica got the click"
     (answered,) = (s for s, line in zip(sinks, said, strict=True) if line == "")
     assert answered.texts[-1] == "Here is the draft. Approved: sent."
+
+
+async def test_the_console_shows_the_form_and_choose_answers_it(
+    chatflow: FakeChatflow, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    approval(chatflow)
+    async with running_bridge(chatflow.url, tmp_path / "b.db") as rt:
+        console = ConsoleAdapter(rt.bridge, source=io.StringIO(), out=out)
+        assert await console.handle_line("draft it")
+        assert await console.handle_line("/choose 3")
+        assert await console.handle_line("/choose 1 looks good")
+    shown = out.getvalue()
+    assert "1. **Approve**" in shown and "Answer with `/choose N`." in shown
+    assert "(no such choice" in shown
+    (post,) = chatflow.form_posts
+    assert post.json["action"] == "approve" and post.json["inputs"] == {"comment": "looks good"}
+    assert "Approved: sent." in shown
