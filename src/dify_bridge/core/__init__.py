@@ -10,7 +10,7 @@ from dify_bridge.core import notices
 from dify_bridge.core.access import AccessPolicy
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
-from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView, form_text
+from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
@@ -57,6 +57,5 @@ __all__ = [
     "SinkLimits",
     "ThreadKey",
     "dify_user_for",
-    "form_text",
     "notices",
 ]
