@@ -2,8 +2,10 @@
 
 Each line typed is a message in the current thread. Commands: ``/new`` starts
 a new thread, ``/like`` and ``/dislike`` rate the last answer, ``/unrate``
-revokes that, ``/forget`` deletes the conversation on the Dify side (the next
-message shows how the bridge recovers), ``/help``, ``/quit``.
+revokes that, ``/choose N [text]`` answers a workflow's waiting form with its
+N-th action (``text`` fills its field), ``/forget`` deletes the conversation
+on the Dify side (the next message shows how the bridge recovers), ``/help``,
+``/quit``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 HELP = (
     "Type a message and press Enter. Commands: /new (new thread), /like, /dislike, "
     "/unrate (rate the last answer), /ask N (ask a suggested follow-up), "
+    "/choose N [text] (answer a workflow's form), "
     "/forget (delete the conversation on the Dify side), /quit."
 )
 
@@ -189,6 +192,9 @@ class ConsoleAdapter:
                 return True
             line = self._suggestions[int(number) - 1]
             self._print(f"you> {line}")
+        elif line.startswith("/choose"):
+            await self._choose(line.removeprefix("/choose").strip())
+            return True
         elif line.startswith("/"):
             return await self._command(line.split()[0].lower())
         sink = ConsoleSink(self._out, ThreadKey.console(self._thread_number), self._message_ids)
@@ -221,6 +227,26 @@ class ConsoleAdapter:
         else:
             self._print(HELP)
         return True
+
+    async def _choose(self, rest: str) -> None:
+        """``/choose N [text]``: answer the waiting form with its N-th action; ``text``
+        fills its fields (each the same text: a form here has at most one paragraph)."""
+        number, _, text = rest.partition(" ")
+        form = await self._bridge.pending_form(self.thread_key)
+        if form is None:
+            self._print("(no form is waiting in this thread)")
+            return
+        if not number.isdigit() or not 0 < int(number) <= len(form.actions):
+            self._print("(no such choice; use /choose N with a number shown under the form)")
+            return
+        action = form.actions[int(number) - 1]
+        inputs = {field.name: text.strip() for field in form.fields if text.strip()}
+        sink = ConsoleSink(self._out, ThreadKey.console(self._thread_number), self._message_ids)
+        said = await self._bridge.submit_form(form.form_key, action.id, inputs, "you", sink)
+        if said:
+            self._print(f"({said})")
+        if sink.keys:
+            self._last_answer = sink.keys
 
     async def _rate(self, command: str) -> None:
         if not self._last_answer:

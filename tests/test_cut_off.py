@@ -131,7 +131,9 @@ async def test_a_paused_chatflow_says_it_waits_and_never_asks_again(
         assert turns(rt, "paused") == 1
         assert turns(rt, "answered") == 0 and turns(rt, "cut_off") == 0
         record = await rt.bridge.store.get_thread("test:t")
-    assert sink.texts == [f"Here is the draft.\n\n{notices.PAUSED}"]
+    answer, form = sink.texts
+    assert answer == f"Here is the draft.\n\n{notices.FORM_BELOW}"
+    assert form.startswith("📝 **Approval**") and "1. **Approve**" in form
     assert "ask again" not in sink.visible.lower() and "⚠️" not in sink.visible
     assert set(sink.controls.values()) == {None}
     assert sink.audio == [] and chatflow.requests_to(f"/messages/{message.id}/suggested") == []

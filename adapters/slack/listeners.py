@@ -5,7 +5,8 @@
   (``dify_…`` action ids): :mod:`.interactions` (ratings, stop, suggestions);
 - ``assistant_thread_started`` / ``assistant_thread_context_changed``:
   :mod:`.assistant` (greeting, suggested prompts, routing by context);
-- ``/dify``: :mod:`.commands` (answered ephemerally in the ack).
+- ``/dify``: :mod:`.commands` (answered ephemerally in the ack);
+- a workflow's form (``dify_form:…`` buttons, the ``dify_form`` modal): :mod:`.forms`.
 
 ``SLACK_ALLOWED_CHANNELS`` / ``SLACK_ALLOWED_USERS`` (:mod:`.access`) are
 checked before anything reaches the bridge. Every listener runs after bolt has
@@ -37,6 +38,7 @@ from .commands import COMMAND, SlackCommands
 from .directory import SlackDirectory
 from .events import BotIdentity
 from .files import SlackFiles
+from .forms import FORM_ACTION, FORM_VIEW, SlackForms
 from .interactions import SlackInteractions
 from .messages import SlackMessages
 
@@ -80,6 +82,14 @@ class SlackListeners:
             identity=identity,
         )
         self.commands = SlackCommands(bridge, access=access, identity=identity)
+        self.forms = SlackForms(
+            bridge,
+            client,
+            access=access,
+            directory=directory,
+            budgets=budgets,
+            identity=identity,
+        )
 
     def register(self, app: AsyncApp) -> None:
         app.event("assistant_thread_started")(self.assistant.on_started)
@@ -88,6 +98,8 @@ class SlackListeners:
         app.event("message")(self.messages.on_message)
         app.event("reaction_added")(self.interactions.on_reaction)
         app.event("reaction_removed")(self.interactions.on_reaction)
+        app.action(re.compile(rf"^{FORM_ACTION}:"))(self.forms.on_click)
+        app.view(FORM_VIEW)(self.forms.on_submit)
         app.action(re.compile(r"^dify_"))(self.interactions.on_button)
         app.command(COMMAND)(self.commands.on_command)
         everything = re.compile(".*")

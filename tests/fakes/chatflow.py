@@ -36,8 +36,42 @@ class Until:
     condition: Callable[[], bool]
 
 
-Step = str | dict[str, Any] | Until
-"""A chunk of answer text, an event sent as it is (ids filled in when absent), or a wait."""
+@dataclass(frozen=True)
+class Form:
+    """A Human Input node: the run sends ``human_input_required`` and ``workflow_paused``,
+    its stream ends, and it waits for ``POST /form/human_input/{token}``; then it sends
+    ``human_input_form_filled`` and goes on with the next steps."""
+
+    title: str = "Approval"
+    content: str = "Please review the **draft**."
+    inputs: tuple[dict[str, Any], ...] = (
+        {"type": "paragraph", "output_variable_name": "comment", "placeholder": "Comment"},
+    )
+    actions: tuple[dict[str, Any], ...] = (
+        {"id": "approve", "title": "Approve", "button_style": "primary"},
+        {"id": "reject", "title": "Reject", "button_style": "danger"},
+    )
+    by_email: bool = False
+    """Delivered by e-mail: ``form_token`` is null."""
+    expires_in: float = 3600.0
+
+
+@dataclass
+class FormState:
+    """One form a run waits on, and its answer once submitted."""
+
+    run: Run
+    form: Form
+    form_id: str
+    token: str
+    expires_at: float
+    answer: dict[str, Any] | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+Step = str | dict[str, Any] | Until | Form
+"""A chunk of answer text, an event sent as it is (ids filled in when absent), a wait,
+or a Human Input node."""
 
 BreakKind = Literal["reset", "eof", "stall"]
 
@@ -73,6 +107,8 @@ class Run:
     sent_while_away: list[str] = field(default_factory=list)
     listeners: list[asyncio.Queue[Any]] = field(default_factory=list)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
+    pause: list[dict[str, Any]] = field(default_factory=list)
+    """While paused: the pause events a snapshot restates."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +152,9 @@ class FakeChatflow:
         self.refuse_resumes = 0
         """The next so many ``GET /workflow/…/events`` answer with ``resume_refusal``."""
         self.resume_refusal = (503, "internal_server_error", "Internal Server Error")
+        self.forms: dict[str, FormState] = {}
+        """By form token (an e-mailed form by its id)."""
+        self._form_failures: list[tuple[int, str, str]] = []
         self._workers: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -145,6 +184,17 @@ class FakeChatflow:
         """Answer the next ``POST /chat-messages`` with this JSON error."""
         self._failures.append((status, code, message or code))
 
+    def fail_next_form(self, status: int, code: str, message: str = "") -> None:
+        """Answer the next ``POST /form/human_input/…`` with this JSON error."""
+        self._form_failures.append((status, code, message or code))
+
+    def expire(self, state: FormState) -> None:
+        state.expires_at = time.time() - 1
+
+    @property
+    def form_posts(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.startswith("/v1/form/human_input/")]
+
     def requests_to(self, path: str, method: str | None = None) -> list[Recorded]:
         return [
             r for r in self.requests if r.path == path and (method is None or r.method == method)
@@ -169,6 +219,7 @@ class FakeChatflow:
         app.router.add_get("/v1/workflow/{run_id}/events", self._events)
         app.router.add_get("/v1/messages", self._messages)
         app.router.add_post("/v1/text-to-audio", self._speech)
+        app.router.add_post("/v1/form/human_input/{token}", self._submit_form)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -234,7 +285,7 @@ class FakeChatflow:
         if self.refuse_resumes:
             self.refuse_resumes -= 1
             return _error(*self.resume_refusal)
-        if run.status != "running":
+        if run.status not in ("running", "paused"):
             return await self._serve(request, None, [self._finished(run, bare=True)])
         snapshot = []
         if request.query.get("include_state_snapshot", "false").lower() == "true":
@@ -242,8 +293,28 @@ class FakeChatflow:
                 self._event(run, {"event": "workflow_started", "data": {"id": run.id}}),
                 self._event(run, {"event": "message_replace", "answer": run.answer}),
                 *run.nodes,
+                *run.pause,
             ]
         return await self._serve(request, self._listen(run), snapshot)
+
+    async def _submit_form(self, request: web.Request) -> web.StreamResponse:
+        """Dify's ``HumanInputFormApi``: 404 unknown, 412 answered or expired, 400 bad data."""
+        body = await request.json()
+        if self._form_failures:
+            return _error(*self._form_failures.pop(0))
+        state = self.forms.get(request.match_info["token"])
+        if state is None or state.form.by_email:
+            return _error(404, "not_found", "Form not found")
+        if state.answer is not None:
+            return _error(412, "human_input_form_submitted", "Form has already been submitted")
+        if time.time() >= state.expires_at:
+            return _error(412, "human_input_form_expired", "Form has expired")
+        problem = _form_problem(state.form, body)
+        if problem:
+            return _error(400, "invalid_form_data", problem)
+        state.answer = body
+        state.answered.set()
+        return web.json_response({})
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         user, conversation = request.query.get("user"), request.query.get("conversation_id")
@@ -344,6 +415,9 @@ class FakeChatflow:
                 while not step.condition():
                     await asyncio.sleep(0.01)
                 continue
+            if isinstance(step, Form):
+                await self._wait_for_answer(run, step)
+                continue
             event = self._event(run, step)
             self._publish(run, event)
             if event["event"] == "error":
@@ -357,6 +431,54 @@ class FakeChatflow:
         self._publish(run, self._event(run, {"event": "message_end", "metadata": metadata}))
         self._publish(run, self._finished(run))
         self._end(run)
+
+    async def _wait_for_answer(self, run: Run, form: Form) -> None:
+        form_id = str(uuid.uuid4())
+        token = "" if form.by_email else uuid.uuid4().hex
+        state = FormState(run, form, form_id, token, time.time() + form.expires_in)
+        self.forms[token or form_id] = state
+        data = {
+            "form_id": form_id,
+            "node_id": "human-input",
+            "node_title": form.title,
+            "form_content": form.content,
+            "inputs": [dict(i) for i in form.inputs],
+            "actions": [dict(a) for a in form.actions],
+            "display_in_ui": not form.by_email,
+            "form_token": token or None,
+            "resolved_default_values": {},
+            "expiration_time": int(state.expires_at),
+        }
+        reason = {"type": "human_input_required", "form_id": form_id, "node_id": "human-input"}
+        run.pause = [
+            self._event(run, {"event": "human_input_required", "data": data}),
+            self._event(
+                run,
+                {
+                    "event": "workflow_paused",
+                    "data": {"workflow_run_id": run.id, "reasons": [reason], "status": "paused"},
+                },
+            ),
+        ]
+        for event in run.pause:
+            self._publish(run, event)
+        run.status = "paused"
+        self._end(run)  # the stream ends without message_end
+        run.listening.clear()
+        await state.answered.wait()
+        run.status, run.pause = "running", []
+        answer = state.answer or {}
+        filled = {
+            "form_id": form_id,
+            "node_id": "human-input",
+            "node_title": form.title,
+            "rendered_content": form.content,
+            "action_id": answer.get("action"),
+            "action_text": next(
+                (a["title"] for a in form.actions if a["id"] == answer.get("action")), ""
+            ),
+        }
+        self._publish(run, self._event(run, {"event": "human_input_form_filled", "data": filled}))
 
     def _end(self, run: Run) -> None:
         for queue in run.listeners:
@@ -392,4 +514,37 @@ class FakeChatflow:
         # "eof": the handler returns and aiohttp ends the body cleanly
 
 
-__all__ = ["KEY", "BreakKind", "FakeChatflow", "Flow", "Recorded", "Run", "Step", "Until"]
+def _form_problem(form: Form, body: Any) -> str:
+    """Why Dify would refuse this answer (400 ``invalid_form_data``), or ""."""
+    if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+        return "user is required"
+    inputs, action = body.get("inputs"), body.get("action")
+    if not isinstance(inputs, dict):
+        return "inputs is required"
+    if action not in {a["id"] for a in form.actions}:
+        return f"Invalid action: {action}"
+    for field_ in form.inputs:
+        name = field_["output_variable_name"]
+        value = inputs.get(name)
+        if not isinstance(value, str):
+            return f"Missing required inputs: {name}"
+        if field_["type"] != "paragraph" and not value:
+            return f"Missing required inputs: {name}"
+        options = field_.get("options")
+        if field_["type"] == "select" and options and value not in options:
+            return f"Invalid value for {name}"
+    return ""
+
+
+__all__ = [
+    "KEY",
+    "BreakKind",
+    "FakeChatflow",
+    "Flow",
+    "Form",
+    "FormState",
+    "Recorded",
+    "Run",
+    "Step",
+    "Until",
+]

@@ -10,6 +10,7 @@ from dify_bridge.core import notices
 from dify_bridge.core.access import AccessPolicy
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
+from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
@@ -45,6 +46,10 @@ __all__ = [
     "Controls",
     "EditBudget",
     "FileTooLarge",
+    "FormAction",
+    "FormBoard",
+    "FormField",
+    "FormView",
     "Incoming",
     "Message",
     "MessageKey",

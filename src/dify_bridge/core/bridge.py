@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from dify_bridge.core import notices
 from dify_bridge.core.commands import CommandRequest, Commands
+from dify_bridge.core.formflow import FormDesk
+from dify_bridge.core.forms import FormBoard, FormView
 from dify_bridge.core.limits import QuestionLimits
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
@@ -49,6 +51,7 @@ class Bridge:
             per_user=self.options.questions_per_user_per_minute,
             per_channel=self.options.questions_per_channel_per_minute,
         )
+        self._forms = FormDesk(store, apps)
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -68,6 +71,21 @@ class Bridge:
 
     async def handle_message(self, incoming: Incoming, sink: ReplySink) -> None:
         """Answer one message in its thread. Never raises for Dify or platform trouble."""
+
+        async def ask(turn: Turn) -> bool:
+            if not await self._claim(incoming, sink) or await self._form_waits(incoming, sink):
+                return False
+            if not await self._within_limits(incoming, sink):
+                return False
+            await turn.run()
+            return True
+
+        await self._turn(incoming, sink, ask)
+
+    async def _turn(
+        self, incoming: Incoming, sink: ReplySink, work: Callable[[Turn], Awaitable[bool]]
+    ) -> None:
+        """One turn in its thread, after the thread's earlier ones; ``work`` False: none ran."""
         self._taken.add(incoming.thread_key)  # before any await: a quick follow-up is followed
         if self._closing:
             log.info("not taking a new turn in %s: shutting down", incoming.thread_key)
@@ -82,10 +100,6 @@ class Bridge:
                 if self._closing:
                     await post_notice(sink, notices.INTERRUPTED)
                     return
-                if not await self._claim(incoming, sink):
-                    return
-                if not await self._within_limits(incoming, sink):
-                    return
                 turn = Turn(
                     incoming,
                     sink,
@@ -93,15 +107,17 @@ class Bridge:
                     apps=self.apps,
                     options=self.options,
                     metrics=self.metrics,
+                    forms=self._forms,
                 )
                 self._live[incoming.thread_key] = turn
                 started = True
                 try:
-                    await turn.run()
+                    ran = await work(turn)
                 finally:
                     self._live.pop(incoming.thread_key, None)
             # outside the thread's turn: the next question need not wait for audio
-            await turn.speak()
+            if ran:
+                await turn.speak()
         except asyncio.CancelledError:
             if not started:  # cancelled while waiting its turn: say so, never silently
                 await post_notice(sink, notices.INTERRUPTED)
@@ -112,6 +128,65 @@ class Bridge:
         finally:
             if task is not None:
                 self._turns.discard(task)
+
+    async def _form_waits(self, incoming: Incoming, sink: ReplySink) -> bool:
+        """True when a form waits in the thread: the message is not a new question."""
+        try:
+            form = await self._forms.pending(incoming.thread_key)
+        except StoreError as exc:
+            log.error("cannot tell whether a form waits in %s: %s", incoming.thread_key, exc)
+            return False
+        if form is None:
+            return False
+        log.info("message in %s while form %s waits", incoming.thread_key, form.form_key)
+        await post_notice(sink, notices.FORM_BY_EMAIL if form.by_email else notices.FORM_WAITING)
+        return True
+
+    def show_forms_with(self, platform: str, board: FormBoard) -> None:
+        """Forms in ``platform``'s threads are shown by ``board`` (buttons, a modal)."""
+        self._forms.register(platform, board)
+
+    async def pending_form(self, thread_key: str) -> FormView | None:
+        """The form the thread's workflow waits on, if any."""
+        try:
+            return await self._forms.pending(thread_key)
+        except StoreError as exc:
+            log.error("cannot look up the form of %s: %s", thread_key, exc)
+            return None
+
+    async def form(self, form_key: str) -> FormView | None:
+        """A form by its key (e.g. to open its fields in a modal after a restart)."""
+        try:
+            return await self._forms.find(form_key)
+        except StoreError as exc:
+            log.error("cannot look up form %s: %s", form_key, exc)
+            return None
+
+    async def submit_form(
+        self,
+        form_key: str,
+        action_id: str,
+        inputs: Mapping[str, str],
+        clicker_name: str,
+        sink: ReplySink,
+    ) -> str:
+        """Answer a form (once, on any replica) as the thread's Dify user, then stream the
+        workflow's answer into the thread through ``sink``. Returns "" when Dify took the
+        answer, else the one line for whoever clicked (already in the thread for Dify's
+        refusals). Never raises for Dify or platform trouble."""
+        submitted = await self._forms.submit(form_key, action_id, inputs, clicker_name, sink)
+        record = submitted.record
+        if record is None:
+            return submitted.notice
+        platform = record.thread_key.split(":", 1)[0]
+        going_on = Incoming(platform, record.thread_key, "", user_id="")
+
+        async def follow(turn: Turn) -> bool:
+            await turn.resume(record)
+            return True
+
+        await self._turn(going_on, sink, follow)
+        return ""
 
     async def _claim(self, incoming: Incoming, sink: ReplySink) -> bool:
         """True the first time this message arrives (the thread becomes followed with it)."""

@@ -43,9 +43,13 @@ def final_text(
     """The whole last version of an answer that ended as Dify meant it to."""
     text = result.text if result.text.strip() else notices.EMPTY_ANSWER
     ending = notices.STOPPED if stopped else notices.PAUSED if result.paused else ""
+    if ending == notices.PAUSED and result.human_input is not None:
+        ending = notices.FORM_BELOW  # the form follows in a message of its own
     if ending:
         text = f"{result.text}\n\n{ending}" if result.text.strip() else ending
     final = prefix + text
+    if result.form_timed_out:
+        final = f"_({notices.FORM_TIMEOUT})_\n\n{final}"
     if options.show_citations and result.citations and not stopped:
         final += "\n\n" + format_citations(result.citations)
     if result.files:

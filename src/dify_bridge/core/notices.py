@@ -25,6 +25,17 @@ __all__ = [
     "EMPTY_ANSWER",
     "EMPTY_MESSAGE",
     "FEEDBACK_THANKS",
+    "FORM_BELOW",
+    "FORM_BY_EMAIL",
+    "FORM_EXPIRED",
+    "FORM_GONE",
+    "FORM_INVALID",
+    "FORM_IN_DIFY",
+    "FORM_SUBMITTED",
+    "FORM_TAKEN",
+    "FORM_TIMEOUT",
+    "FORM_UNKNOWN",
+    "FORM_WAITING",
     "INTERRUPTED",
     "LOST_CONTEXT",
     "NEW_IN_CHANNEL",
@@ -39,6 +50,8 @@ __all__ = [
     "UNEXPECTED",
     "asked_line",
     "for_error",
+    "for_form_error",
+    "form_chosen",
     "help_text",
     "too_long",
 ]
@@ -51,6 +64,29 @@ UNEXPECTED = "Something went wrong on our side while answering. Please try again
 STOPPED = "_(Stopped.)_"
 PAUSED = "_(The workflow is now waiting for someone's input, which this bot cannot show here yet.)_"
 """A chatflow paused at a Human Input node. Never "ask again": that would run it twice."""
+FORM_BELOW = "_(The workflow is waiting for someone to answer the form below.)_"
+FORM_BY_EMAIL = (
+    "This form was sent by e-mail: please answer it from that e-mail. "
+    "It cannot be answered in this thread."
+)
+FORM_IN_DIFY = (
+    "This form asks for files, which cannot be given here: please answer it in the "
+    "assistant's Dify app."
+)
+FORM_WAITING = (
+    "The workflow is waiting for an answer to the form above: please answer it there first. "
+    "(This message was not sent to the assistant.)"
+)
+FORM_TAKEN = "This form has already been answered."
+FORM_UNKNOWN = "This form is no longer known to the bridge."
+FORM_SUBMITTED = "This form was already answered elsewhere, so this answer was not sent."
+FORM_EXPIRED = "This form has expired, so this answer was not sent."
+FORM_INVALID = (
+    "The assistant did not accept this answer to the form (a field is missing or not valid). "
+    "Please check it and answer again."
+)
+FORM_TIMEOUT = "No one answered the form in time, so the workflow went on without it."
+FORM_GONE = "The assistant no longer knows this form."
 THINKING = "💭 Thinking…"
 """The live status while the model reasons (its reasoning is never shown)."""
 RECONNECTING = "🔄 Reconnecting to the assistant…"
@@ -136,6 +172,28 @@ def too_long(length: int, limit: int) -> str:
         f"Your message is {length:,} characters long; the assistant takes at most "
         f"{limit:,}. Please shorten it or split it into parts."
     )
+
+
+_FORM_ERRORS = {
+    "human_input_form_submitted": FORM_SUBMITTED,
+    "human_input_form_expired": FORM_EXPIRED,
+    "invalid_form_data": FORM_INVALID,
+    "human_input_form_timeout": FORM_TIMEOUT,
+}
+
+
+def for_form_error(exc: DifyError) -> str:
+    """The one line shown when Dify refused an answer to a form."""
+    if exc.code in _FORM_ERRORS:
+        return _FORM_ERRORS[exc.code]
+    if exc.status == 404:
+        return FORM_GONE
+    return for_error(exc)
+
+
+def form_chosen(name: str, action: str) -> str:
+    """What an answered form shows in place of its buttons (Markdown)."""
+    return f"✅ **{name or 'Someone'}** chose **{action}**."
 
 
 def asked_line(speaker: str, question: str) -> str:

@@ -21,7 +21,9 @@ from dify_bridge.dify.events import (
     AnswerDelta,
     AnswerReplaced,
     FileProduced,
+    HumanInputFilled,
     HumanInputRequired,
+    HumanInputTimedOut,
     MessageEnded,
     NodeStarted,
     ReasoningDelta,
@@ -53,6 +55,8 @@ class TurnResult:
     """The chatflow waits for a person (``human_input_required`` / ``workflow_paused``)."""
     human_input: HumanInputRequired | None = None
     """The form Dify asked a person to fill in, when it sent one."""
+    form_timed_out: bool = False
+    """Dify said no one answered the form in time (``human_input_form_timeout``)."""
     resumed: bool = False
     """The stream broke and the chatflow's workflow run was reconnected to."""
     reasoning_in_text: bool = False
@@ -106,6 +110,21 @@ class AnswerStream:
             for task in saving:  # the mapping is confirmed before the turn ends
                 await task
         if self._result.resumed and not left and not self._result.paused:
+            await self._take_stored_answer()
+
+    async def follow(self, workflow_run_id: str, conversation_id: str) -> None:
+        """The rest of a chatflow's answer after its form was submitted: the run's
+        events from a snapshot (the answer so far, restated), then live."""
+        self._result.resumed = True  # a snapshot may lag: the stored answer decides
+        events = self._app.client.follow_run(workflow_run_id, user=self._user)
+        saving: list[asyncio.Task[None]] = []
+        try:
+            async with contextlib.aclosing(events):
+                left = await self._read(events, conversation_id, saving)
+        finally:
+            for task in saving:
+                await task
+        if not left and not self._result.paused:
             await self._take_stored_answer()
 
     async def _read(
@@ -193,6 +212,11 @@ class AnswerStream:
             result.citations = list(event.citations)
         elif isinstance(event, TtsAudio):
             result.speech.append(event.audio)
+        elif isinstance(event, HumanInputFilled):  # a pause restated by a snapshot is over
+            result.paused, result.human_input = False, None
+        elif isinstance(event, HumanInputTimedOut):
+            result.form_timed_out = True
+            result.paused, result.human_input = False, None
         elif pauses_answer(event):
             result.paused = True
             if isinstance(event, HumanInputRequired):

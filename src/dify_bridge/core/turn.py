@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from dify_bridge.core import notices
 from dify_bridge.core.ending import (
@@ -14,6 +16,8 @@ from dify_bridge.core.ending import (
     say_answer,
     suggestions_for,
 )
+from dify_bridge.core.formflow import FormDesk
+from dify_bridge.core.forms import message_of
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice, quietly
 from dify_bridge.core.ports import ReplySink
@@ -32,6 +36,7 @@ from dify_bridge.errors import (
 )
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
+from dify_bridge.store.records import FormRecord
 
 __all__ = ["Turn"]
 
@@ -50,8 +55,10 @@ class Turn:
         apps: AppDirectory,
         options: BridgeOptions,
         metrics: Metrics,
+        forms: FormDesk | None = None,
     ) -> None:
         self.incoming = incoming
+        self.forms = forms
         self.sink = sink
         self.store = store
         self.apps = apps
@@ -87,11 +94,18 @@ class Turn:
         if len(query) > self.options.max_query_chars:
             await post_notice(self.sink, notices.too_long(len(query), self.options.max_query_chars))
             return
+        await self._guarded(self._answer(query))
+
+    async def resume(self, form: FormRecord) -> None:
+        """The workflow's answer after ``form`` was submitted, in the same thread."""
+        await self._guarded(self._follow(form))
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
         await quietly(self.sink.show_thinking)
         self.metrics.active_streams.inc()
         started = time.monotonic()
         try:
-            await self._answer(query)
+            await work
             self.outcome = "stopped" if self.stop_requested else "answered"
             if self.result.paused and not self.stop_requested:
                 self.outcome = "paused"
@@ -137,16 +151,7 @@ class Turn:
         if question.refusal:
             await self._end_with_notice(question.refusal)
             return
-        stream = AnswerStream(
-            app=self.app,
-            thread_key=self.thread_key,
-            dify_user=self.dify_user,
-            writer=self.writer,
-            result=self.result,
-            save_thread=self.store.save_thread,
-            controls=Controls(stop=True) if self.options.stop_button else None,
-        )
-        stream.stopping = self.stop
+        stream = self._stream()
         inputs = self.app.inputs_for(self.incoming.placeholders)
         try:
             await stream.run(question.query, conversation_id or None, question.files, inputs)
@@ -159,6 +164,29 @@ class Turn:
             self._prefix = stream.prefix = notices.LOST_CONTEXT + "\n\n"
             await stream.run(question.query, None, question.files, inputs)
         await self._finish()
+
+    async def _follow(self, form: FormRecord) -> None:
+        record = await self.store.get_thread(self.thread_key)
+        self.app, self.dify_user = self.apps.get(form.app), form.dify_user
+        self.stop.bind(self.app, self.dify_user)
+        stream = self._stream()
+        self.result.conversation_id = record.conversation_id if record else ""
+        self.result.message_id = message_of(form)
+        await stream.follow(form.workflow_run_id, self.result.conversation_id)
+        await self._finish()
+
+    def _stream(self) -> AnswerStream:
+        stream = AnswerStream(
+            app=self.app,
+            thread_key=self.thread_key,
+            dify_user=self.dify_user,
+            writer=self.writer,
+            result=self.result,
+            save_thread=self.store.save_thread,
+            controls=Controls(stop=True) if self.options.stop_button else None,
+        )
+        stream.stopping = self.stop
+        return stream
 
     async def _finish(self) -> None:
         """The end of a stream that ended as Dify meant it to: complete, stopped or paused."""
@@ -173,6 +201,14 @@ class Turn:
         )
         if result.paused and not stopped:  # nothing to rate until the workflow goes on
             await self.writer.finish(final)
+            if result.human_input is not None and self.forms is not None:
+                await self.forms.show(
+                    result.human_input,
+                    sink=self.sink,
+                    thread_key=self.thread_key,
+                    dify_user=self.dify_user,
+                    app=self.app.name,
+                )
             return
         feedback = self.options.feedback_buttons and bool(result.message_id)
         suggestions: tuple[str, ...] = ()

@@ -111,6 +111,24 @@ class DifyClient:
             async for event in events:
                 yield event
 
+    async def submit_form(
+        self, form_token: str, *, inputs: Mapping[str, Any], action: str, user: str
+    ) -> None:
+        """``POST /form/human_input/{form_token}``: a Human Input node's answer, as ``user``
+        (the thread's Dify user). 412 / 400 leave as :class:`InvalidRequest` with Dify's code."""
+        body = {"inputs": dict(inputs), "action": action, "user": user}
+        await self._request("POST", f"/form/human_input/{form_token}", json=body)
+
+    async def follow_run(
+        self, workflow_run_id: str, *, user: str
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The events of a chatflow run that goes on after a form was submitted
+        (``GET /workflow/{run}/events``), until its answer is complete."""
+        streamer = AnswerStreamer(self._http, self._base, self._headers, self._backoff)
+        async with contextlib.aclosing(streamer.follow(workflow_run_id, user)) as events:
+            async for event in events:
+                yield event
+
     async def send_feedback(
         self, message_id: str, rating: Rating | None, *, user: str, content: str | None = None
     ) -> None:

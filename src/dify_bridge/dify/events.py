@@ -111,6 +111,21 @@ class HumanInputRequired(StreamEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HumanInputFilled(StreamEvent):
+    """``human_input_form_filled``: someone submitted the form; the workflow goes on."""
+
+    form_id: str = ""
+    action_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HumanInputTimedOut(StreamEvent):
+    """``human_input_form_timeout``: no one answered in time (the timeout path)."""
+
+    form_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorkflowPaused(StreamEvent):
     """``workflow_paused``: the chatflow waits; its stream then ends without ``message_end``."""
 
@@ -265,6 +280,14 @@ def parse_event(payload: dict[str, Any]) -> StreamEvent | None:
             expiration_time=expiration_of(data.get("expiration_time")),
             **ids,
         )
+    if kind == "human_input_form_filled":
+        data = data_of(payload)
+        action = data.get("action_id") or data.get("action")
+        return HumanInputFilled(
+            form_id=text_of(data.get("form_id")), action_id=text_of(action), **ids
+        )
+    if kind == "human_input_form_timeout":
+        return HumanInputTimedOut(form_id=text_of(data_of(payload).get("form_id")), **ids)
     if kind == "workflow_paused":
         data = data_of(payload)
         reasons = data.get("reasons")
@@ -308,7 +331,9 @@ __all__ = [
     "AnswerDelta",
     "AnswerReplaced",
     "FileProduced",
+    "HumanInputFilled",
     "HumanInputRequired",
+    "HumanInputTimedOut",
     "MessageEnded",
     "NodeStarted",
     "ReasoningDelta",

@@ -82,6 +82,37 @@ class AnswerStreamer:
         async for event in self._resume(run, str(body.get("user") or ""), cut):
             yield event
 
+    async def follow(self, run_id: str, user: str) -> AsyncGenerator[StreamEvent, None]:
+        """A chatflow's run after its form was submitted, from a snapshot of the answer so
+        far (events sent before we listen are not replayed), reconnected if it breaks."""
+        run = _Run(workflow_run_id=run_id)
+        try:
+            async for event in self._listen(run, user):
+                yield event
+            return
+        except StreamCutOff as exc:
+            if run.finished:
+                raise
+            cut = exc
+        except httpx.HTTPError as exc:
+            if run.ended:
+                return
+            cut = StreamCutOff(_problem(exc, True))
+        async for event in self._resume(run, user, cut):
+            yield event
+
+    async def _listen(self, run: _Run, user: str) -> AsyncIterator[StreamEvent]:
+        async with aconnect_sse(
+            self._http,
+            "GET",
+            f"{self._base}/workflow/{run.workflow_run_id}/events",
+            params={"user": user, "include_state_snapshot": "true"},
+            headers=self._headers,
+        ) as source:
+            await _check(source)
+            async for event in _events(source, run):
+                yield event
+
     async def _post(self, body: Mapping[str, Any], run: _Run) -> AsyncIterator[StreamEvent]:
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             received_bytes = False
@@ -124,17 +155,9 @@ class AnswerStreamer:
             yield StreamResumed(workflow_run_id=run_id, attempt=attempt)
             await self._backoff(attempt, None)
             try:
-                async with aconnect_sse(
-                    self._http,
-                    "GET",
-                    f"{self._base}/workflow/{run_id}/events",
-                    params={"user": user, "include_state_snapshot": "true"},
-                    headers=self._headers,
-                ) as source:
-                    await _check(source)
-                    async for event in _events(source, run):
-                        yield event
-                    return
+                async for event in self._listen(run, user):
+                    yield event
+                return
             except StreamCutOff as exc:
                 cut = exc
             except (RateLimited, DifyUnavailable) as exc:

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from dify_bridge.store.records import MessageRecord, ThreadRecord
+from dify_bridge.store.records import FormRecord, MessageRecord, ThreadRecord
 from dify_bridge.store.shards import ShardClaims
 
 __all__ = ["EVENT_TTL_SECONDS", "Store", "redact_url"]
@@ -68,6 +68,26 @@ class Store(Protocol):
         with ``conversation_id`` ""), or only its ``updated_at`` is touched if
         present, so a claim never overwrites a conversation, user or app.
         """
+        ...
+
+    async def save_form(self, record: FormRecord) -> None:
+        """Remember (or update) a form shown in a thread."""
+        ...
+
+    async def get_form(self, form_key: str) -> FormRecord | None:
+        """The form, whatever its state."""
+        ...
+
+    async def pending_form(self, thread_key: str, now: float) -> FormRecord | None:
+        """The thread's latest form that is not closed and not expired at ``now``."""
+        ...
+
+    async def claim_form(self, form_key: str) -> bool:
+        """Waiting → submitting, atomically: of two clicks (any replicas) one wins."""
+        ...
+
+    async def set_form_state(self, form_key: str, state: str) -> None:
+        """Release a claim (``waiting``) or close the form (``closed``)."""
         ...
 
     def thread_lock(self, thread_key: str) -> AbstractAsyncContextManager[None]:

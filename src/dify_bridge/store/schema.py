@@ -135,11 +135,29 @@ TABLES: tuple[Table, ...] = (
             Column("expires_at", "time"),
         ),
     ),
+    Table(
+        "forms",
+        (
+            Column("form_key", "text", primary_key=True, since=3),
+            Column("thread_key", "text", since=3),
+            Column("form_token", "text", since=3),
+            Column("workflow_run_id", "text", since=3),
+            Column("dify_user", "text", since=3),
+            Column("app", "text", default="'default'", since=3),
+            Column("message_key", "text", default="''", since=3),
+            Column("expires_at", "time", default="0", since=3),
+            Column("body", "text", default="'{}'", since=3),
+            Column("state", "text", default="'waiting'", since=3),
+            Column("created_at", "time", since=3),
+        ),
+        since=3,
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
     Index("events_expiry", "events", ("expires_at",)),
     Index("threads_channel", "threads", ("channel", "updated_at"), since=2),
+    Index("forms_thread", "forms", ("thread_key", "created_at"), since=3),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -149,6 +167,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "a thread's channel, for the latest thread of a channel",
         (Backfill("threads", "thread_key", "thread_key", "channel", channel_of),),
     ),
+    Migration(3, "Human Input forms waiting in threads, claimed once when answered"),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

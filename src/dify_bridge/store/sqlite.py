@@ -14,7 +14,14 @@ import aiosqlite
 
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS
-from dify_bridge.store.records import MessageRecord, ThreadRecord
+from dify_bridge.store.records import (
+    FORM_CLOSED,
+    FORM_SUBMITTING,
+    FORM_WAITING,
+    FormRecord,
+    MessageRecord,
+    ThreadRecord,
+)
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.shards import LocalShardClaims, ShardClaims
 from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
@@ -38,6 +45,10 @@ _FOLLOW_THREAD = (
 )
 _THREAD_FIELDS = "thread_key, conversation_id, dify_user, app"
 _MESSAGE_FIELDS = "message_key, dify_message_id, dify_user, thread_key, app"
+_FORM_FIELDS = (
+    "form_key, thread_key, form_token, workflow_run_id, dify_user, app, message_key,"
+    " expires_at, body, state"
+)
 
 
 class SqliteStore:
@@ -156,6 +167,38 @@ class SqliteStore:
             await self._statement("DELETE FROM events WHERE expires_at <= ?", (now,))
         return won
 
+    async def save_form(self, record: FormRecord) -> None:
+        sql = (
+            f"INSERT OR REPLACE INTO forms ({_FORM_FIELDS}, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        await self._statement(sql, (*_form_row(record), time.time()), what="save a form")
+
+    async def get_form(self, form_key: str) -> FormRecord | None:
+        row = await self._one(f"SELECT {_FORM_FIELDS} FROM forms WHERE form_key = ?", (form_key,))
+        return None if row is None else _form(row)
+
+    async def pending_form(self, thread_key: str, now: float) -> FormRecord | None:
+        row = await self._one(
+            f"SELECT {_FORM_FIELDS} FROM forms WHERE thread_key = ? AND state <> ?"
+            " AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC LIMIT 1",
+            (thread_key, FORM_CLOSED, now),
+        )
+        return None if row is None else _form(row)
+
+    async def claim_form(self, form_key: str) -> bool:
+        rows = await self._statement(
+            "UPDATE forms SET state = ? WHERE form_key = ? AND state = ? RETURNING 1",
+            (FORM_SUBMITTING, form_key, FORM_WAITING),
+            what="claim a form",
+        )
+        return bool(rows)
+
+    async def set_form_state(self, form_key: str, state: str) -> None:
+        await self._statement(
+            "UPDATE forms SET state = ? WHERE form_key = ?", (state, form_key), what="close a form"
+        )
+
     @contextlib.asynccontextmanager
     async def thread_lock(self, thread_key: str) -> AsyncIterator[None]:
         # one process owns an SQLite file: the bridge's in-process lock is enough
@@ -248,6 +291,29 @@ def _thread_row(record: ThreadRecord, now: float) -> tuple[object, ...]:
         now,
         now,
     )
+
+
+def _form_row(record: FormRecord) -> tuple[object, ...]:
+    return (
+        record.form_key,
+        record.thread_key,
+        record.form_token,
+        record.workflow_run_id,
+        record.dify_user,
+        record.app,
+        record.message_key,
+        record.expires_at,
+        record.body,
+        record.state,
+    )
+
+
+def _form(row: sqlite3.Row | tuple[object, ...]) -> FormRecord:
+    values = tuple(row)
+    texts = [str(v) for v in values]
+    key, thread, token, run, user, app, message = texts[:7]
+    expires = float(str(values[7] or 0))
+    return FormRecord(key, thread, token, run, user, app, message, expires, texts[8], texts[9])
 
 
 def _create_private(path: Path) -> None:

@@ -170,6 +170,32 @@ class Events(SlackState):
             "actions": [action],
         }
 
+    def view_submission(
+        self, view: dict[str, Any], values: dict[str, str], *, user: str = "U1"
+    ) -> dict[str, Any]:
+        """The ``view_submission`` payload of a modal filled in with ``values`` (by block id)."""
+        state: dict[str, Any] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            value = values.get(block["block_id"], "")
+            if element["type"] == "static_select":
+                chosen = {"text": {"type": "plain_text", "text": value}, "value": value}
+                entry = {"type": "static_select", "selected_option": chosen if value else None}
+            else:
+                entry = {"type": element["type"], "value": value or None}
+            state[block["block_id"]] = {element["action_id"]: entry}
+        return {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
+            "api_app_id": "AFAKE",
+            "token": "legacy-verification-token",
+            "trigger_id": f"{next(self._events)}.trigger",
+            "view": {**view, "state": {"values": state}, "team_id": self.team_id},
+        }
+
     def slash_command(
         self, channel: str, text: str = "", *, user: str = "U1", command: str = "/dify"
     ) -> dict[str, str]:

@@ -44,6 +44,9 @@ class SlackState:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.calls: list[ApiCall] = []
+        self.views: list[dict[str, Any]] = []
+        """Modals opened (``views.open``), in order."""
+        self.used_triggers: set[str] = set()
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.users: dict[str, str] = {"U1": "Alice", "U2": "Bob"}
         self.bot_users: set[str] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -149,6 +150,21 @@ class WebApi(SlackState):
 
     def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self.next_ts()}
+
+    def _api_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened from a click: the ``trigger_id`` of that click, used once."""
+        trigger = str(args.get("trigger_id", ""))
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not trigger or trigger in self.used_triggers:
+            return self._error("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("title"):
+            return self._error("invalid_arguments")
+        self.used_triggers.add(trigger)
+        opened = {"id": f"V{len(self.views) + 1}", **view}
+        self.views.append(opened)
+        return {"ok": True, "view": opened}
 
     def _api_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get((str(args.get("channel", "")), str(args.get("timestamp", ""))))
