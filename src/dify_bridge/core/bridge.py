@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from dify_bridge.core import notices
-from dify_bridge.core.commands import CommandRequest, Commands
+from dify_bridge.core.commands import CommandRequest, Commands, opening_of
 from dify_bridge.core.formflow import FormDesk
 from dify_bridge.core.forms import FormBoard, FormView
 from dify_bridge.core.limits import QuestionLimits
@@ -73,7 +73,9 @@ class Bridge:
         """Answer one message in its thread. Never raises for Dify or platform trouble."""
 
         async def ask(turn: Turn) -> bool:
-            if not await self._claim(incoming, sink) or await self._form_waits(incoming, sink):
+            if not await self._claim(incoming, sink) or await self._forms.waits(
+                incoming.thread_key, sink
+            ):
                 return False
             if not await self._within_limits(incoming, sink):
                 return False
@@ -128,19 +130,6 @@ class Bridge:
         finally:
             if task is not None:
                 self._turns.discard(task)
-
-    async def _form_waits(self, incoming: Incoming, sink: ReplySink) -> bool:
-        """True when a form waits in the thread: the message is not a new question."""
-        try:
-            form = await self._forms.pending(incoming.thread_key)
-        except StoreError as exc:
-            log.error("cannot tell whether a form waits in %s: %s", incoming.thread_key, exc)
-            return False
-        if form is None:
-            return False
-        log.info("message in %s while form %s waits", incoming.thread_key, form.form_key)
-        await post_notice(sink, notices.FORM_BY_EMAIL if form.by_email else notices.FORM_WAITING)
-        return True
 
     def show_forms_with(self, platform: str, board: FormBoard) -> None:
         """Forms in ``platform``'s threads are shown by ``board`` (buttons, a modal)."""
@@ -208,15 +197,7 @@ class Bridge:
     async def opening(self, route_scopes: tuple[str, ...]) -> Opening:
         """The greeting of the app a new thread from ``route_scopes`` would talk to
         (from the app's parameters; no chat request). Empty when Dify cannot say."""
-        parameters = await self.apps.for_scopes(route_scopes).parameters()
-        statement = parameters.get("opening_statement")
-        questions = parameters.get("suggested_questions")
-        return Opening(
-            statement.strip() if isinstance(statement, str) else "",
-            tuple(q.strip() for q in questions if isinstance(q, str) and q.strip())
-            if isinstance(questions, list)
-            else (),
-        )
+        return opening_of(await self.apps.for_scopes(route_scopes).parameters())
 
     async def _within_limits(self, incoming: Incoming, sink: ReplySink) -> bool:
         """True if the question may go to Dify; else one polite line, counted in /metrics."""

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dify_bridge.core import notices
-from dify_bridge.core.types import ThreadRecord
+from dify_bridge.core.types import Opening, ThreadRecord
 from dify_bridge.dify.apps import DEFAULT_APP, AppDirectory, DifyApp
 from dify_bridge.errors import DifyError
 from dify_bridge.store import Store
 
-__all__ = ["APP_NAME_TIMEOUT", "CommandRequest", "Commands"]
+__all__ = ["APP_NAME_TIMEOUT", "CommandRequest", "Commands", "opening_of"]
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +101,15 @@ class Commands:
             name = found.strip() if isinstance(found, str) and found.strip() else app.name
             self._app_names[app.name] = name
         return name if app.name == DEFAULT_APP else f"{name} (route {app.name})"
+
+
+def opening_of(parameters: Mapping[str, Any]) -> Opening:
+    """What an app says first (``GET /parameters``): its opening statement and questions."""
+    statement = parameters.get("opening_statement")
+    questions = parameters.get("suggested_questions")
+    return Opening(
+        statement.strip() if isinstance(statement, str) else "",
+        tuple(q.strip() for q in questions if isinstance(q, str) and q.strip())
+        if isinstance(questions, list)
+        else (),
+    )

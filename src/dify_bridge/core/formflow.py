@@ -90,6 +90,20 @@ class FormDesk:
         await self._store.save_form(record)
         log.info("form %s shown in %s as %s", view.form_key, thread_key, message_key)
 
+    async def waits(self, thread_key: str, sink: ReplySink) -> bool:
+        """True when a form waits in the thread: a message there is not a new question
+        (it gets a one-line pointer to the form instead)."""
+        try:
+            form = await self.pending(thread_key)
+        except StoreError as exc:
+            log.error("cannot tell whether a form waits in %s: %s", thread_key, exc)
+            return False
+        if form is None:
+            return False
+        log.info("message in %s while form %s waits", thread_key, form.form_key)
+        await post_notice(sink, notices.FORM_BY_EMAIL if form.by_email else notices.FORM_WAITING)
+        return True
+
     async def pending(self, thread_key: str) -> FormView | None:
         record = await self._store.pending_form(thread_key, time.time())
         return None if record is None else view_of_record(record)

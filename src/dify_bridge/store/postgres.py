@@ -15,13 +15,10 @@ import asyncpg
 
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
+from dify_bridge.store.pg_forms import PostgresForms
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
 from dify_bridge.store.pg_shards import PostgresShardClaims
 from dify_bridge.store.records import (
-    FORM_CLOSED,
-    FORM_SUBMITTING,
-    FORM_WAITING,
-    FormRecord,
     MessageRecord,
     ThreadRecord,
 )
@@ -39,10 +36,6 @@ More turns wait for a free one; none is dropped."""
 _NOW = "extract(epoch FROM clock_timestamp())"
 _PURGE_EVERY = 500
 _THREAD_FIELDS = "thread_key, conversation_id, dify_user, app"
-_FORM_FIELDS = (
-    "form_key, thread_key, form_token, workflow_run_id, dify_user, app, message_key,"
-    " expires_at, body, state"
-)
 _THREAD_INSERT = (
     "INSERT INTO threads"
     " (thread_key, conversation_id, dify_user, app, channel, created_at, updated_at)"
@@ -71,7 +64,7 @@ _CLAIM = f"""
 """
 
 
-class PostgresStore:
+class PostgresStore(PostgresForms):
     """Two asyncpg pools: one for statements, one for connections that hold thread locks."""
 
     def __init__(self, pool: asyncpg.Pool, locks: asyncpg.Pool, where: str, url: str = "") -> None:
@@ -193,62 +186,6 @@ class PostgresStore:
                 await transaction.commit()
         return True
 
-    async def save_form(self, r: FormRecord) -> None:
-        with translated("save a form", self._where):
-            await self._pool.execute(
-                f"""
-                INSERT INTO forms ({_FORM_FIELDS}, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {_NOW})
-                ON CONFLICT (form_key) DO UPDATE SET
-                    message_key = excluded.message_key, expires_at = excluded.expires_at,
-                    body = excluded.body, state = excluded.state
-                """,
-                r.form_key,
-                r.thread_key,
-                r.form_token,
-                r.workflow_run_id,
-                r.dify_user,
-                r.app,
-                r.message_key,
-                float(r.expires_at),
-                r.body,
-                r.state,
-            )
-
-    async def get_form(self, form_key: str) -> FormRecord | None:
-        with translated("read a form", self._where):
-            row = await self._pool.fetchrow(
-                f"SELECT {_FORM_FIELDS} FROM forms WHERE form_key = $1", form_key
-            )
-        return None if row is None else _form(tuple(row))
-
-    async def pending_form(self, thread_key: str, now: float) -> FormRecord | None:
-        with translated("read a form", self._where):
-            row = await self._pool.fetchrow(
-                f"SELECT {_FORM_FIELDS} FROM forms WHERE thread_key = $1 AND state <> $2"
-                " AND (expires_at = 0 OR expires_at > $3) ORDER BY created_at DESC LIMIT 1",
-                thread_key,
-                FORM_CLOSED,
-                float(now),
-            )
-        return None if row is None else _form(tuple(row))
-
-    async def claim_form(self, form_key: str) -> bool:
-        with translated("claim a form", self._where):
-            won = await self._pool.fetchval(
-                "UPDATE forms SET state = $1 WHERE form_key = $2 AND state = $3 RETURNING 1",
-                FORM_SUBMITTING,
-                form_key,
-                FORM_WAITING,
-            )
-        return won is not None
-
-    async def set_form_state(self, form_key: str, state: str) -> None:
-        with translated("close a form", self._where):
-            await self._pool.execute(
-                "UPDATE forms SET state = $1 WHERE form_key = $2", state, form_key
-            )
-
     def thread_lock(self, thread_key: str) -> contextlib.AbstractAsyncContextManager[None]:
         return hold_thread_lock(self._locks, thread_key, self._where)
 
@@ -322,13 +259,6 @@ class PostgresStore:
             async with self._pool.acquire() as conn, conn.transaction():
                 async for row in conn.cursor(query + " ORDER BY 1"):
                     yield tuple(str(value) for value in row)
-
-
-def _form(values: tuple[object, ...]) -> FormRecord:
-    texts = [str(v) for v in values]
-    key, thread, token, run, user, app, message = texts[:7]
-    expires = float(str(values[7] or 0))
-    return FormRecord(key, thread, token, run, user, app, message, expires, texts[8], texts[9])
 
 
 def _thread_row(record: ThreadRecord) -> tuple[str, str, str, str, str]:
