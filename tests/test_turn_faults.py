@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dify_bridge.core import Message
+from dify_bridge.core import Message, notices
 
 from .fakes.chatflow import FakeChatflow, Until
 from .support import RecordingSink, incoming, running_bridge
@@ -56,3 +56,32 @@ async def test_a_connection_reset_on_an_edit_in_progress_still_writes_the_final_
 
     assert sink.texts == ["one two three"]
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-writer"]
+
+
+class BrokenFinalSink(RecordingSink):
+    """A platform adapter with a bug in its first final edit of an answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broke = False
+
+    async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
+        if final and not self.broke:
+            self.broke = True
+            raise RuntimeError("a bug in the final edit")
+        await super().edit(message_key, message, final=final)
+
+
+async def test_a_bug_mid_answer_ends_it_with_a_notice_and_no_stop_button(
+    chatflow: FakeChatflow, tmp_path: Path
+) -> None:
+    sink = BrokenFinalSink()
+    chatflow.script(["Half ", Until(lambda: bool(sink.messages)), "an answer."])
+    async with running_bridge(chatflow.url, tmp_path / "b.db", STOP_BUTTON="true") as rt:
+        await rt.bridge.handle_message(incoming("t", "count"), sink)
+
+    assert sink.broke
+    (key,) = sink.messages
+    assert sink.messages[key] == f"Half an answer.\n\n⚠️ {notices.UNEXPECTED}"
+    assert not (sink.controls[key] and sink.controls[key].stop), "the Stop button is gone"
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-writer" and not t.done()]
