@@ -234,3 +234,21 @@ def test_workflow_steps_and_reasoning_are_typed_events() -> None:
     assert last == ReasoningDelta(text="", final=True)
     odd = parse_event({"event": "node_started", "data": {"title": 7, "index": "x"}})
     assert odd == NodeStarted()
+
+
+async def test_a_follow_up_question_whose_run_ended_while_disconnected_shows_the_whole_answer(
+    chatflow: FakeChatflow, tmp_path: Path
+) -> None:
+    async with running_bridge(chatflow.url, tmp_path / "b.db") as rt:
+        chatflow.script(["First ", "answer."])
+        first = RecordingSink()
+        await rt.bridge.handle_message(incoming("t", "hello"), first)
+        assert first.texts == ["First answer."]
+
+        chatflow.script(WORDS, break_after=3, while_away=None)
+        second = RecordingSink()
+        await rt.bridge.handle_message(incoming("t", "count to ten"), second)
+
+        assert len({run.conversation_id for run in chatflow.runs.values()}) == 1, "one thread"
+        assert [text.strip() for text in second.texts] == [WHOLE.strip()]
+        assert len(chatflow.requests_to("/v1/messages", "GET")) == 1

@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 
+import aiohttp
 import discord
 
 from dify_bridge.adapters.discord.text import (
@@ -47,6 +48,10 @@ TYPING_REFRESH = 8.0
 """Seconds between typing triggers; Discord shows one for about 10 s."""
 
 NO_MENTIONS = discord.AllowedMentions.none()
+
+FAILURES = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
+"""What a call to Discord may raise: refusals, and the network failures discord.py
+lets through unwrapped (a reset or dropped connection, a timeout)."""
 
 
 class DiscordSink:
@@ -99,7 +104,7 @@ class DiscordSink:
                 sent = await self._channel.send(
                     message.text, allowed_mentions=NO_MENTIONS, view=view
                 )
-        except discord.HTTPException as exc:
+        except FAILURES as exc:
             raise SinkError("Discord send", _reason(exc)) from None
         key = str(MessageKey.discord(self._channel.id, sent.id))
         self.posted.append(key)
@@ -116,7 +121,7 @@ class DiscordSink:
                 allowed_mentions=NO_MENTIONS,
                 view=controls_view(message.controls),
             )
-        except discord.HTTPException as exc:
+        except FAILURES as exc:
             raise SinkError("Discord edit", _reason(exc)) from None
 
     async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
@@ -125,7 +130,7 @@ class DiscordSink:
             sent = await self._channel.send(
                 file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
             )
-        except discord.HTTPException as exc:
+        except FAILURES as exc:
             raise SinkError("Discord upload", _reason(exc)) from None
         return str(MessageKey.discord(self._channel.id, sent.id))
 
@@ -154,7 +159,7 @@ class DiscordSink:
         try:
             for emoji in (LIKE_EMOJI, DISLIKE_EMOJI):
                 await partial.add_reaction(emoji)
-        except discord.HTTPException as exc:
+        except FAILURES as exc:
             log.info("could not add rating hints to %s: %s", key, exc)
 
 
@@ -218,7 +223,9 @@ def controls_view(controls: Controls | None) -> discord.ui.View | None:
     return view
 
 
-def _reason(exc: discord.HTTPException) -> str:
+def _reason(exc: BaseException) -> str:
+    if not isinstance(exc, discord.HTTPException):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return f"HTTP {exc.status} ({exc.code})" if exc.code else f"HTTP {exc.status}"
 
 

@@ -174,3 +174,23 @@ async def test_a_follow_up_while_the_first_answer_is_pending_is_answered_next(
     _, second = server.dify.chat_requests
     assert second["query"] == "Alice: quick follow-up"
     assert second["conversation_id"] == conversation.id, "the same conversation, after turn one"
+
+
+async def test_a_dropped_connection_on_the_final_edit_is_tried_again(server: Server) -> None:
+    server.dify.script("The whole answer.")
+    # the final edit brings the rating buttons; its connection drops once
+    server.discord.drop_next("PATCH", r"^/channels/\d+/messages/", holding="dify_feedback")
+    async with server.bot():
+        thread_id = int((await server.ask("hello"))["id"])
+        await server.discord.wait_until(
+            lambda: any(
+                "dify_feedback" in str(b)
+                for m in server.discord.channel_messages(thread_id)
+                for b in server.discord.buttons(m)
+            ),
+            timeout=15,
+            what="the rating buttons",
+        )
+
+    assert server.discord.contents(thread_id) == ["The whole answer."]
+    assert not server.discord.drops, "the final edit's connection was dropped"

@@ -140,8 +140,10 @@ class AnswerStream:
         status = ""
         started = time.monotonic()
         async for event in events:
+            # every event: a follow-up turn's resume reads the stored answer with it
+            result.conversation_id = event.conversation_id or result.conversation_id
             if event.conversation_id and event.conversation_id != mapped:
-                mapped = result.conversation_id = event.conversation_id
+                mapped = event.conversation_id
                 # stored at once, so a crash mid-answer still keeps the conversation;
                 # alongside the first words, not before them
                 record = ThreadRecord(self._thread_key, mapped, self._user, self._app.name)

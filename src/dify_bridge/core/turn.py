@@ -119,6 +119,11 @@ class Turn:
             self.metrics.errors.labels(type(exc).__name__).inc()
             log.error("turn in %s failed: %s", self.thread_key, exc)
             await self._end_with_notice(notices.UNEXPECTED)
+        except Exception:  # a bug: the answer still ends, without its Stop button
+            self.outcome = "failed"
+            self.metrics.errors.labels("unexpected").inc()
+            log.exception("turn in %s failed unexpectedly", self.thread_key)
+            await self._end_with_notice(notices.UNEXPECTED)
         finally:
             report_turn(self.metrics, self.incoming, self.outcome, self.result, started)
             await quietly(self.sink.clear_thinking)

@@ -115,6 +115,10 @@ class ReplyWriter:
                 await self._sync(final=False)
             except SinkError as exc:  # the next update or the final write tries again
                 log.warning("could not update an answer in progress: %s", exc)
+            except Exception as exc:  # a task boundary: the final text must still be written
+                log.warning(
+                    "could not update an answer in progress (%s): %s", type(exc).__name__, exc
+                )
 
     def _layout(self, final: bool) -> list[Message]:
         text = self._markdown

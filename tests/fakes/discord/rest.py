@@ -34,6 +34,19 @@ class Rest(DiscordState):
             RateLimitRule(method, re.compile(path_pattern), count, retry_after, is_global)
         )
 
+    def drop_next(self, method: str, path_pattern: str, *, holding: str = "") -> None:
+        """Drop the connection of the next matching request (whose JSON body holds
+        ``holding``, when given) without answering, as a network failure does."""
+        self.drops.append((method, re.compile(path_pattern), holding))
+
+    def _dropped(self, call: RestCall) -> bool:
+        for index, (method, path, holding) in enumerate(self.drops):
+            body = json.dumps(call.json, ensure_ascii=False)
+            if method == call.method and path.search(call.path) and holding in body:
+                del self.drops[index]
+                return True
+        return False
+
     @web.middleware
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
@@ -60,6 +73,9 @@ class Rest(DiscordState):
         request[CALL] = call
         request[FILES] = uploads
         # interaction callbacks are authorised by the interaction token, not the bot token
+        if self._dropped(call) and request.transport is not None:
+            request.transport.abort()
+            raise web.HTTPInternalServerError()  # never reaches the client
         needs_token = not path.startswith(("/interactions/", "/webhooks/"))
         if needs_token and request.headers.get("Authorization") != f"Bot {self.token}":
             response = json_reply({"message": "401: Unauthorized", "code": 0}, status=401)

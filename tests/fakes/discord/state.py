@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections.abc import Callable
 
@@ -73,6 +74,8 @@ class DiscordState:
         }
         self._buckets: dict[tuple[str, int], Bucket] = {}
         self._rules: list[RateLimitRule] = []
+        self.drops: list[tuple[str, re.Pattern[str], str]] = []
+        """Requests whose connection is dropped without an answer (method, path, text)."""
         self._sessions: dict[str, Session] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
