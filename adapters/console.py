@@ -30,6 +30,7 @@ from dify_bridge.core import (
     SinkError,
     SinkLimits,
     ThreadKey,
+    notices,
 )
 from dify_bridge.errors import DifyError, StoreError
 
@@ -257,7 +258,9 @@ class ConsoleAdapter:
             self._print("(the last answer was not complete, so it cannot be rated)")
             return
         rating = {"/like": Rating.LIKE, "/dislike": Rating.DISLIKE}.get(command)
-        await self._bridge.handle_reaction(Reaction(self._last_answer[-1], rating, "local"))
+        if not await self._bridge.handle_reaction(Reaction(self._last_answer[-1], rating, "local")):
+            self._print(f"({notices.FEEDBACK_NOT_SENT})")
+            return
         self._print(f"(sent {rating.value if rating else 'revoke'} to Dify for the last answer)")
 
     async def _forget(self) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from dify_bridge.core.types import Attachment, Controls
+from dify_bridge.core.types import Attachment, Controls, Rating, Reaction
 from tests.fakes.dify import FakeDify
 
 from .support import RecordingSink, incoming, running_bridge
@@ -52,6 +52,25 @@ async def test_final_answer_has_feedback_buttons_and_suggestions(
         await rt.bridge.handle_message(incoming("t1", "hello"), sink)
     (controls,) = [c for c in sink.controls.values() if c]
     assert controls == Controls(feedback=True, suggestions=("Why?", "How?", "What next?"))
+
+
+async def test_a_reaction_while_the_suggestions_load_rates_the_answer(
+    fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    """The app's LLM may take seconds to suggest follow-ups: the answer is rateable already."""
+    fake_dify.parameters["suggested_questions_after_answer"] = {"enabled": True}
+    fake_dify.suggestions_held = asyncio.Event()
+    sink = RecordingSink()
+    async with running_bridge(fake_dify.url, tmp_path / "b.db") as rt:
+        answering = asyncio.create_task(rt.bridge.handle_message(incoming("t1", "hello"), sink))
+        while not any("/suggested" in r.path for r in fake_dify.requests):
+            await asyncio.sleep(0.01)
+        (key,) = sink.messages
+        assert await rt.bridge.handle_reaction(Reaction(key, Rating.LIKE, "U1"))
+        fake_dify.suggestions_held.set()
+        await answering
+    (message,) = [m for c in fake_dify.conversations.values() for m in c.messages]
+    assert message.rating == "like"
 
 
 async def test_buttons_can_be_turned_off(fake_dify: FakeDify, tmp_path: Path) -> None:

@@ -149,7 +149,7 @@ class DiscordSink:
         while True:
             try:
                 await self._channel.typing()
-            except discord.HTTPException as exc:
+            except FAILURES as exc:  # cosmetic: the answer goes on without it
                 log.debug("typing indicator failed in %s: %s", self._channel.id, exc)
             await asyncio.sleep(self._typing_refresh)
 

@@ -93,19 +93,20 @@ class SlackInteractions:
         if click.kind is ActionKind.STOP:
             await self._bridge.stop_answer(message_key=key)
         elif click.kind is ActionKind.FEEDBACK:
-            await self._bridge.handle_reaction(Reaction(key, click.rating, click.user))
-            await self._thank(click)
+            sent = await self._bridge.handle_reaction(Reaction(key, click.rating, click.user))
+            await self._tell(click, notices.FEEDBACK_THANKS if sent else notices.FEEDBACK_NOT_SENT)
         elif click.kind is ActionKind.SUGGESTED:
             await self._ask_suggestion(click, team_id, key)
 
-    async def _thank(self, click: ButtonClick) -> None:
+    async def _tell(self, click: ButtonClick, text: str) -> None:
+        """A line only the clicker sees, under the answer."""
         try:
             await call_slack(
                 "chat.postEphemeral",
                 self._client.chat_postEphemeral(
                     channel=click.channel,
                     user=click.user,
-                    text=notices.FEEDBACK_THANKS,
+                    text=text,
                     thread_ts=click.thread_ts,
                 ),
             )

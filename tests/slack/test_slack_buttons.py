@@ -68,6 +68,20 @@ async def test_feedback_buttons_rate_the_answer_and_thank_the_user(slack_bot: Sl
     assert thanks.args["user"] == "U2" and thanks.args["thread_ts"] == ts
 
 
+async def test_feedback_dify_no_longer_takes_is_not_thanked_for(slack_bot: SlackBot):
+    slack, dify = slack_bot.slack, slack_bot.dify
+    ts = await slack_bot.ask("C1", "rate me after the conversation is gone")
+    (answer,) = slack.thread("C1", ts)
+    (conversation_id,) = dify.conversations
+    dify.delete_conversation(conversation_id)  # Dify answers 404 "Message Not Exists."
+
+    await click(slack_bot, answer, LIKE, user="U2")
+
+    await slack.wait_until(lambda: bool(slack.calls_to("chat.postEphemeral")))
+    (told,) = slack.calls_to("chat.postEphemeral")
+    assert "could not be sent" in told.args["text"] and "Thanks" not in told.args["text"]
+
+
 async def test_a_suggested_question_is_asked_in_the_same_conversation(slack_bot: SlackBot):
     slack, dify = slack_bot.slack, slack_bot.dify
     dify.parameters["suggested_questions_after_answer"] = {"enabled": True}

@@ -24,6 +24,7 @@ __all__ = [
     "CUT_OFF",
     "EMPTY_ANSWER",
     "EMPTY_MESSAGE",
+    "FEEDBACK_NOT_SENT",
     "FEEDBACK_THANKS",
     "FORM_BELOW",
     "FORM_BY_EMAIL",
@@ -95,6 +96,7 @@ CUT_OFF = "The answer was cut off before it was complete. Please ask again."
 """Under the part of an answer that arrived when Dify's stream ended early (after ⚠️)."""
 CUT_NOTICE = "\n\n_(The answer was too long and has been cut here.)_"
 FEEDBACK_THANKS = "Thanks, your feedback was sent."
+FEEDBACK_NOT_SENT = "Your feedback could not be sent: the assistant no longer knows that answer."
 NOT_HERE = "I am not set up to answer here."
 TOO_MANY_FROM_YOU = (
     "You are asking faster than I can keep up with. Please wait a minute and ask again."

@@ -219,6 +219,8 @@ class Turn:
         suggestions: tuple[str, ...] = ()
         if not stopped and self.options.suggested_questions and result.message_id:
             self.writer.update(final)  # the whole text at once; the app's LLM may take a while
+            # what is shown is the answer already: a reaction meanwhile rates it
+            await self._remember(self.writer.message_keys)
             suggestions = await suggestions_for(
                 self.app, result, user=self.dify_user, options=self.options
             )

@@ -47,6 +47,8 @@ class Conversations(Scripting):
         enabled = (self.parameters.get("suggested_questions_after_answer") or {}).get("enabled")
         if not enabled:
             raise ApiError(400, "bad_request", "Suggested Questions Is Disabled.")
+        if self.suggestions_held is not None:
+            await self.suggestions_held.wait()
         return web.json_response({"result": "success", "data": list(self.suggested_questions)})
 
     def _message_json(self, msg: FakeMessage) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class DifyState:
             "author_name": "dify-bridge",
         }
         self.meta: dict[str, Any] = {"tool_icons": {}}
+        self.suggestions_held: asyncio.Event | None = None
+        """Set by a test: ``/suggested`` answers only once the event is set (a slow LLM)."""
         self.suggested_questions: list[str] = [
             "Can you give me an example?",
             "What should I try next?",
