@@ -1,7 +1,9 @@
 """Run the benchmarks and write ``bench/results/latest.md``.
 
 ``.venv/bin/python -m bench`` runs everything (about ten minutes on two
-cores); ``--only latency,concurrency,budget,store,fake,rss`` picks parts,
+cores); ``--only latency,concurrency,budget,store,fake,rss`` picks parts
+(``slack_tiers``, about four minutes, runs only when named and writes
+``bench/results/slack_tiers.md``),
 ``--quick`` shrinks every size for a smoke run, ``--profile`` also writes a
 cProfile of the bridge under the largest concurrency run. Postgres is
 measured too when ``--database-url postgresql://...`` (or a ``DATABASE_URL``
@@ -24,6 +26,8 @@ from bench.report import Report
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = ("latency", "concurrency", "budget", "store", "fake", "rss")
+EXTRA_PARTS = ("slack_tiers",)
+"""Parts run only when ``--only`` names them (slow: Slack's tiers at real time)."""
 
 
 def worker(module: str, *args: str, timeout: float = 600) -> dict[str, Any]:
@@ -141,6 +145,26 @@ def rss(report: Report, settle: float) -> None:
     report.idle_rss(worker("bench.idle_rss", f"--settle={settle}"))
 
 
+def slack_tiers(report: Report, streams: int, chunks: int) -> None:
+    from bench import slack_tiers as tiers
+
+    runs = {}
+    for mode in ("auto", "edits"):
+        runs[mode] = worker(
+            "bench.slack_tiers",
+            f"--streaming={mode}",
+            f"--streams={streams}",
+            f"--chunks={chunks}",
+            timeout=900,
+        )
+        print(f"  {mode}: all final after {runs[mode]['all_final_s']} s", flush=True)
+    table = tiers.table(runs["auto"], runs["edits"])
+    report.sections.append(
+        (f"Slack tiers at real time: {streams} answers of {chunks} chunks over 10 s", table)
+    )
+    tiers.write(runs, report.machine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS))
@@ -150,9 +174,10 @@ def main() -> None:
     parser.add_argument("--output", default=str(RESULTS / "latest.md"))
     args = parser.parse_args()
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
-    unknown = set(parts) - set(PARTS)
+    unknown = set(parts) - set(PARTS) - set(EXTRA_PARTS)
     if unknown:
-        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+        choices = ", ".join(PARTS + EXTRA_PARTS)
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {choices}")
     RESULTS.mkdir(exist_ok=True)
     report = Report(machine())
     started = time.monotonic()
@@ -173,6 +198,8 @@ def main() -> None:
             fake(report, 50 if quick else 200, 200)
         elif part == "rss":
             rss(report, 1.0 if quick else 5.0)
+        elif part == "slack_tiers":
+            slack_tiers(report, 10 if quick else 50, 30 if quick else 100)
         print(report.last_table(), flush=True)
     report.write(args.output, time.monotonic() - started)
     print(f"written to {os.path.relpath(args.output)}")
