@@ -8,6 +8,7 @@ answer out over :data:`LIMITS` and paces edits with the workspace's shared
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -90,6 +91,10 @@ class SlackSink:
 
     async def post(self, message: Message) -> str:
         """Post ``message`` in the thread, with the answer buttons its controls ask for."""
+        return await self._post(message, answer_blocks(message) if message.controls else None)
+
+    async def _post(self, message: Message, blocks: list[dict[str, Any]] | None) -> str:
+        """``chat.postMessage`` in the thread; the new message's key."""
         try:
             data = await call_slack(
                 "chat.postMessage",
@@ -97,7 +102,7 @@ class SlackSink:
                     channel=self._channel,
                     thread_ts=self._thread_ts,
                     text=message.text,
-                    blocks=answer_blocks(message) if message.controls else None,
+                    blocks=blocks,
                     unfurl_links=False,
                     unfurl_media=False,
                 ),

@@ -196,27 +196,7 @@ class SlackStreamSink(SlackSink):
 
     async def post(self, message: Message) -> str:
         """A message that is not streamed: Markdown in a ``markdown`` block."""
-        try:
-            data = await call_slack(
-                "chat.postMessage",
-                self._client.chat_postMessage(
-                    channel=self._channel,
-                    thread_ts=self._thread_ts,
-                    text=message.text,
-                    blocks=markdown_blocks(message),
-                    unfurl_links=False,
-                    unfurl_media=False,
-                ),
-            )
-        except SlackCallFailed as exc:
-            log.error("could not post in %s: %s", self._channel, exc.error)
-            raise
-        ts = str(data.get("ts") or "")
-        if not ts:
-            raise SlackCallFailed("chat.postMessage", "no ts in the response")
-        key = str(MessageKey.slack(self._team_id, self._channel, ts))
-        self._posted[key] = ts
-        return key
+        return await self._post(message, markdown_blocks(message))
 
     async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
         """Replace the whole text; a message still streaming is stopped first."""
