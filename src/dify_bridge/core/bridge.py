@@ -97,6 +97,7 @@ class Bridge:
         if task is not None:
             self._turns.add(task)
         started = False
+        turn: Turn | None = None
         try:
             async with self._thread_turn(incoming.thread_key):
                 if self._closing:
@@ -126,7 +127,10 @@ class Bridge:
             raise
         except Exception:  # the task boundary of one message: logged once, the user told
             log.exception("message in %s not handled", incoming.thread_key)
-            await post_notice(sink, notices.UNEXPECTED)
+            if turn is None:
+                await post_notice(sink, notices.UNEXPECTED)
+            else:  # the answer so far ends with the notice, without its Stop button
+                await turn.end_after_a_bug()
         finally:
             if task is not None:
                 self._turns.discard(task)

@@ -119,14 +119,16 @@ class Turn:
             self.metrics.errors.labels(type(exc).__name__).inc()
             log.error("turn in %s failed: %s", self.thread_key, exc)
             await self._end_with_notice(notices.UNEXPECTED)
-        except Exception:  # a bug: the answer still ends, without its Stop button
-            self.outcome = "failed"
-            self.metrics.errors.labels("unexpected").inc()
-            log.exception("turn in %s failed unexpectedly", self.thread_key)
-            await self._end_with_notice(notices.UNEXPECTED)
         finally:
             report_turn(self.metrics, self.incoming, self.outcome, self.result, started)
             await quietly(self.sink.clear_thinking)
+
+    async def end_after_a_bug(self) -> None:
+        """A bug ended the turn (the message's task boundary caught it): the answer so far
+        ends with a notice, so its Stop button goes and its writer stops."""
+        self.outcome = "failed"
+        self.metrics.errors.labels("unexpected").inc()
+        await self._end_with_notice(notices.UNEXPECTED)
 
     async def speak(self) -> None:
         """After the final text and outside the thread's turn: the spoken answer, if wanted."""
