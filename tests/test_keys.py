@@ -67,3 +67,4 @@ def test_event_keys_keep_the_first_release_format() -> None:
     assert str(EventKey.slack_delivery("Ev123")) == "slack-event:Ev123"
     assert str(EventKey.discord_message(42)) == "discord-msg:42"
     assert str(EventKey.discord_interaction(43)) == "discord-interaction:43"
+    assert str(EventKey.click("slack:T1:C1:1.2", "U1", "Why?")) == "click:slack:T1:C1:1.2:U1:Why?"

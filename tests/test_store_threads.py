@@ -92,6 +92,9 @@ async def test_latest_thread_is_the_most_recently_updated_of_its_channel(
         await store.forget_thread(first.thread_key)
         assert await store.latest_thread("slack:T1:C1") == second
         assert await store.latest_thread("slack:T1") is None, "a channel, not a prefix"
+        # a thread followed from a mention, before Dify named its conversation
+        assert await store.claim_events(["ev-2"], thread=followed("slack:T1:C1:9.0"))
+        assert await store.latest_thread("slack:T1:C1") == second, "not the empty newcomer"
 
 
 def test_a_threads_channel_is_its_key_without_the_last_part() -> None:

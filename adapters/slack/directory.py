@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+
+from dify_bridge.core import BoundedDict
 
 from .client import SlackCallFailed, call_slack
 
@@ -14,30 +16,26 @@ __all__ = ["SlackDirectory"]
 
 log = logging.getLogger(__name__)
 
-V = TypeVar("V")
-
-MAX_ENTRIES = 10_000
-
 
 class SlackDirectory:
     """``users.info`` / ``conversations.info`` with a cache; failures give ``""``."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
-        self._users: dict[str, str] = {}
-        self._bots: dict[str, bool] = {}
-        self._channels: dict[str, str] = {}
+        self._users = BoundedDict[str, str]()
+        self._bots = BoundedDict[str, bool]()
+        self._channels = BoundedDict[str, str]()
 
     async def user_name(self, user_id: str) -> str:
         if user_id not in self._users:
             await self._look_up(user_id)
-        return self._users.get(user_id, "")
+        return self._users.get(user_id) or ""
 
     async def is_bot(self, user_id: str) -> bool:
         """True for another app's bot user (reaction events carry no ``bot_id``)."""
         if user_id not in self._bots:
             await self._look_up(user_id)
-        return self._bots.get(user_id, False)
+        return bool(self._bots.get(user_id))
 
     async def _look_up(self, user_id: str) -> None:
         try:
@@ -46,12 +44,12 @@ class SlackDirectory:
             log.info("no details for user %s: %s", user_id, exc.error)
             return
         user = data.get("user") or {}
-        _remember(self._users, user_id, _user_name(user))
-        _remember(self._bots, user_id, bool(user.get("is_bot")))
+        self._users[user_id] = _user_name(user)
+        self._bots[user_id] = bool(user.get("is_bot"))
 
     async def channel_name(self, channel: str) -> str:
         if channel in self._channels:
-            return self._channels[channel]
+            return self._channels.get(channel) or ""
         try:
             data = await call_slack(
                 "conversations.info", self._client.conversations_info(channel=channel)
@@ -61,7 +59,7 @@ class SlackDirectory:
             return ""
         info = data.get("channel") or {}
         name = "" if info.get("is_im") else str(info.get("name") or "")
-        _remember(self._channels, channel, name)
+        self._channels[channel] = name
         return name
 
 
@@ -76,9 +74,3 @@ def _user_name(user: Mapping[str, Any]) -> str:
         if name:
             return str(name)
     return ""
-
-
-def _remember(cache: dict[str, V], key: str, value: V) -> None:
-    if len(cache) >= MAX_ENTRIES:
-        cache.clear()
-    cache[key] = value

@@ -131,6 +131,11 @@ class EventKey:
         return cls(_join(("discord-interaction", str(interaction_id))))
 
     @classmethod
+    def click(cls, message_key: str, user_id: str, value: str) -> EventKey:
+        """One person's click on one button value of one message (a repeat is ignored)."""
+        return cls(_join(("click", message_key, user_id, value)))
+
+    @classmethod
     def slack_delivery(cls, event_id: str) -> EventKey:
         """One delivery of an Events API event (Slack retries it with the same id)."""
         return cls(_join(("slack-event", event_id)))

@@ -26,6 +26,7 @@ from dify_bridge.core.turn import Turn
 from dify_bridge.core.types import Incoming, Opening, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
 from dify_bridge.errors import DifyError, MessageNotFound, StoreError
+from dify_bridge.keys import EventKey, dify_user_for
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import ShardClaims, Store
 
@@ -187,7 +188,7 @@ class Bridge:
         if not keys:
             return True
         app = self.apps.for_scopes(incoming.route_scopes).name
-        follow = ThreadRecord(incoming.thread_key, "", incoming.thread_key, app)
+        follow = ThreadRecord(incoming.thread_key, "", dify_user_for(incoming.thread_key), app)
         try:
             first_time = await self.store.claim_events(keys, thread=follow)
         except StoreError as exc:
@@ -270,7 +271,7 @@ class Bridge:
     async def claim_click(self, message_key: str, value: str, user_id: str) -> bool:
         """True the first time ``user_id`` clicks ``value`` on ``message_key`` (any replica)."""
         try:
-            return await self.store.claim_events([f"click:{message_key}:{user_id}:{value}"])
+            return await self.store.claim_events([str(EventKey.click(message_key, user_id, value))])
         except StoreError as exc:
             log.error("click on %s not handled: %s", message_key, exc)
             return False

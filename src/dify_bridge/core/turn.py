@@ -34,6 +34,7 @@ from dify_bridge.errors import (
     StoreError,
     StreamCutOff,
 )
+from dify_bridge.keys import dify_user_for
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import Store
 from dify_bridge.store.records import FormRecord
@@ -67,7 +68,7 @@ class Turn:
         self.writer = ReplyWriter(sink)
         self.result = TurnResult()
         self.app: DifyApp = apps.default
-        self.dify_user = incoming.thread_key
+        self.dify_user = dify_user_for(incoming.thread_key)
         self.stop = StopSwitch(self.result)
         self.outcome = "failed"
         self._prefix = ""

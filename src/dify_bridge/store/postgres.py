@@ -104,8 +104,9 @@ class PostgresStore(PostgresForms):
 
     async def latest_thread(self, channel: str) -> ThreadRecord | None:
         return await self._thread(
+            # a thread only followed (no conversation yet) has nothing to report
             f"SELECT {_THREAD_FIELDS} FROM threads WHERE channel = $1"
-            " ORDER BY updated_at DESC LIMIT 1",
+            " AND conversation_id <> '' ORDER BY updated_at DESC LIMIT 1",
             channel,
         )
 

@@ -96,8 +96,9 @@ class SqliteStore:
 
     async def latest_thread(self, channel: str) -> ThreadRecord | None:
         row = await self._one(
+            # a thread only followed (no conversation yet) has nothing to report
             f"SELECT {_THREAD_FIELDS} FROM threads WHERE channel = ?"
-            " ORDER BY updated_at DESC LIMIT 1",
+            " AND conversation_id <> '' ORDER BY updated_at DESC LIMIT 1",
             (channel,),
         )
         return None if row is None else ThreadRecord(*row)
