@@ -5,6 +5,7 @@ The adapter translates Discord events for the bridge and nothing more:
 * messages (mentions, followed threads, DMs): :mod:`.messages`
 * reactions (👍/👎 feedback, 🛑 stop): :mod:`.reactions`
 * button clicks (Stop, 👍/👎, suggested questions): :mod:`.interactions`
+* a workflow's Human Input forms (buttons, a modal): :mod:`.forms`
 * the slash commands ``/new`` and ``/status``: :mod:`.commands`
 * channels, threads, conversations and the allow-lists: :mod:`.places`
 * showing an answer: :mod:`.sink`
@@ -27,6 +28,7 @@ from dify_bridge.adapters.discord.client import (
     DiscordUnavailable,
 )
 from dify_bridge.adapters.discord.commands import CommandHandler, register
+from dify_bridge.adapters.discord.forms import DiscordForms
 from dify_bridge.adapters.discord.interactions import ButtonHandler
 from dify_bridge.adapters.discord.messages import Asker, MessageHandler
 from dify_bridge.adapters.discord.places import Places, policy_for
@@ -72,6 +74,7 @@ class DiscordAdapter:
         self._messages = MessageHandler(self._client, bridge, places, asker)
         self._reactions = ReactionHandler(self._client, bridge, places)
         self._buttons = ButtonHandler(self._client, bridge, places, asker)
+        self._forms = DiscordForms(self._client, bridge, places, asker)
         self._commands = CommandHandler(bridge, places)
 
     @property
@@ -159,13 +162,21 @@ class DiscordAdapter:
         await self._reactions.handle(payload, added=added)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Button clicks; slash commands reach :meth:`on_command` through the command tree."""
+        """Button clicks and form modals; slash commands reach :meth:`on_command` through
+        the command tree."""
         if not self._running:
             return
-        if interaction.type is not discord.InteractionType.component:
+        kinds = (discord.InteractionType.component, discord.InteractionType.modal_submit)
+        if interaction.type not in kinds:
             return
         try:
-            await self._buttons.handle(interaction)
+            if interaction.type is discord.InteractionType.modal_submit:
+                if self._forms.handles(interaction):
+                    await self._forms.on_submit(interaction)
+            elif self._forms.handles(interaction):
+                await self._forms.on_click(interaction)
+            else:
+                await self._buttons.handle(interaction)
         except discord.HTTPException as exc:
             log.warning("Discord refused a call for interaction %s: %s", interaction.id, exc)
 

@@ -76,3 +76,16 @@ async def test_a_global_429_is_waited_out_by_discord_py() -> None:
             await connection.stop()
         assert [c.status for c in fake.requests("POST", "/messages$")] == [429, 200]
         assert fake.contents(channel_id) == ["eventually"]
+
+
+def test_the_fake_refuses_modals_discord_would_refuse() -> None:
+    from tests.fakes.discord.modals import modal_problem
+
+    text = {"type": 4, "custom_id": "f0", "style": 2, "label": "Comment"}
+    good = {"custom_id": "m", "title": "Form", "components": [{"type": 1, "components": [text]}]}
+    assert modal_problem(3, good) == ""
+    assert modal_problem(5, good), "a modal cannot answer a modal submission"
+    assert modal_problem(3, good | {"title": "x" * 46})
+    assert modal_problem(3, good | {"components": [good["components"][0]] * 6})
+    long_label = {"type": 1, "components": [text | {"label": "x" * 46}]}
+    assert modal_problem(3, good | {"components": [long_label]})

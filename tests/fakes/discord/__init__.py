@@ -21,8 +21,9 @@ Everything a user would see is kept: :meth:`FakeDiscord.contents` gives the curr
 of a channel's messages, :meth:`FakeDiscord.buttons` the buttons under a message, and files
 the bot sends are kept with their bytes. Users can attach files (served without a token at
 ``/attachments/...`` on the same port, like Discord's CDN), click buttons and run slash
-commands (INTERACTION_CREATE); the bot's interaction callbacks, follow-ups and command
-registrations are recorded. Every REST call is recorded in :attr:`FakeDiscord.calls`.
+commands (INTERACTION_CREATE), and fill in and submit the modals the bot opens
+(MODAL_SUBMIT); the bot's interaction callbacks, follow-ups and command registrations
+are recorded. Every REST call is recorded in :attr:`FakeDiscord.calls`.
 """
 
 from tests.fakes.discord.records import (

@@ -108,8 +108,7 @@ class Interactions(World):
         if str(self.application_id) != request.match_info["aid"] or not found:
             raise not_found("Unknown Webhook", 10015)
         interaction_id = int(found[0]["id"])
-        callback = self.callback_for(interaction_id)
-        if callback is None or callback.type != 5:
+        if self.callback_for(interaction_id) is None:  # follow-ups come after the answer
             raise not_found("Unknown Webhook", 10015)
         body: Json = request[CALL].json or {}
         self.followups.setdefault(interaction_id, []).append(body)

@@ -80,7 +80,8 @@ class InteractionCallback:
 
     interaction_id: int
     type: int
-    """6: deferred update (a button acknowledged), 4: a message, 5: deferred message."""
+    """6: deferred update (a button acknowledged), 4: a message, 5: deferred message,
+    9: a modal (:mod:`tests.fakes.discord.modals`)."""
     data: Json | None
 
 

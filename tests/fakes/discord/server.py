@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.gateway import Gateway
-from tests.fakes.discord.interactions import Interactions
 from tests.fakes.discord.messages import Messages
+from tests.fakes.discord.modals import Modals
 
 
-class FakeDiscord(Messages, Interactions, Gateway):
+class FakeDiscord(Messages, Modals, Gateway):
     """In-process Discord for end-to-end tests. Use ``async with FakeDiscord() as discord:``."""
 
     async def __aenter__(self) -> FakeDiscord:
