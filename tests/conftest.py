@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.chatflow import FakeChatflow
 from tests.fakes.dify import FakeDify
 
 pytest_plugins = ("tests.pg",)
@@ -18,6 +19,17 @@ async def fake_dify() -> AsyncIterator[FakeDify]:
     It accepts the key ``app-test``; script answers with ``fake_dify.script(...)``.
     """
     fake = FakeDify(host="127.0.0.1", port=0)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def chatflow() -> AsyncIterator[FakeChatflow]:
+    """A fake chatflow app (workflow runs, resumable streams, Human Input forms) on 127.0.0.1."""
+    fake = FakeChatflow()
     await fake.start()
     try:
         yield fake

@@ -8,7 +8,6 @@ Dify's stream converter puts into a mid-stream ``error`` event.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -40,16 +39,6 @@ IN_THE_STREAM = [
 ]
 """The codes Dify's ``_error_to_stream_response`` sends mid-stream (besides invalid_param
 and completion_request_error, which are not an admin's)."""
-
-
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 async def still_answers(rt: Runtime, chatflow: FakeChatflow) -> None:

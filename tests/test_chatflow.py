@@ -8,7 +8,6 @@ status and never in the answer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ pytestmark = pytest.mark.reliability
 
 WORDS = ["one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight ", "nine ", "ten "]
 WHOLE = "".join(WORDS)
-
-
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def turns(rt: Runtime, outcome: str) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,6 @@ from .support import RecordingSink, incoming, running_bridge
 pytestmark = pytest.mark.reliability
 
 THREAD = "test:t"
-
-
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def approval(chatflow: FakeChatflow, form: Form | None = None) -> None:

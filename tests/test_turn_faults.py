@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from dify_bridge.core import Message, notices
 
 from .fakes.chatflow import FakeChatflow, Until
 from .support import RecordingSink, incoming, running_bridge
-
-
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 class ResettingSink(RecordingSink):

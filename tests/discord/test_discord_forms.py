@@ -7,8 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from dify_bridge.adapters.discord.adapter import DiscordAdapter
 from dify_bridge.adapters.discord.forms import TOO_MANY_FIELDS
 from dify_bridge.core import notices
@@ -19,16 +17,6 @@ from tests.support import running_bridge
 
 DONE = "Here is the draft. Approved: sent."
 NO_FIELDS = Form(inputs=())
-
-
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 @contextlib.asynccontextmanager

@@ -22,16 +22,6 @@ DONE = "Here is the draft. Approved: sent."
 NO_FIELDS = Form(inputs=())
 
 
-@pytest.fixture
-async def chatflow() -> AsyncIterator[FakeChatflow]:
-    fake = FakeChatflow()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
 @contextlib.asynccontextmanager
 async def bot(slack: FakeSlack, dify: FakeChatflow, database: str) -> AsyncIterator[str]:
     """A running bot (runtime + Slack adapter); yields its events URL."""
