@@ -15,7 +15,8 @@ Measured per run (``--streaming auto|edits``, each in a fresh process):
   and the hourglass is off;
 - **429s** the fake answered, per method;
 - **characters lost**: the scripted answer's characters missing from what the
-  thread shows at the end (sequence match of the two texts);
+  thread shows at the end (sequence match of the two texts, whitespace made
+  single spaces: an answer may go on in a new message at a word break);
 - **median interval between visible updates** per answer: the gaps between
   the accepted calls that changed its visible text (``chat.postMessage``,
   ``chat.update``, ``chat.startStream``, ``chat.appendStream`` /
@@ -203,8 +204,10 @@ async def _measure(
     for event in events:
         channel = event["channel"]
         index = answer_of.get(channel)
-        expected = "".join(chunks_for(index, args.chunks)).strip() if index is not None else "?"
-        shown = "".join(slack.thread_texts(channel, event["ts"])).strip()
+        expected = "".join(chunks_for(index, args.chunks)) if index is not None else "?"
+        # a message break is a word break: compare the words, one space apart
+        shown = " ".join(" ".join(slack.thread_texts(channel, event["ts"])).split())
+        expected = " ".join(expected.split())
         lost = chars_lost(expected, shown)
         lost_chars += lost
         lost_answers += lost > 0
@@ -230,7 +233,7 @@ async def _measure(
         "accepted": dict(accepted),
         "failed": dict(failed),
         "chars_expected": sum(
-            len("".join(chunks_for(n, args.chunks)).strip()) for n in range(args.streams)
+            len(" ".join("".join(chunks_for(n, args.chunks)).split())) for n in range(args.streams)
         ),
         "chars_lost": lost_chars,
         "answers_lost": lost_answers,

@@ -12,6 +12,8 @@ chat.startStream    2 (~20/min) only when a token is free *now*: otherwise the a
 chat.stopStream     2 (~20/min) waited for, never dropped (the end of a stream)
 chat.appendStream   4 (~100/min) waited for; the writer coalesces what waits
 chat.update         3 (~50/min) ``SLACK_EDITS_PER_MINUTE``; final edits go first
+chat.postMessage    ~1/s per    waited for; per channel, so an answer whose edits
+                    channel     would come too rarely grows by new messages instead
 ==================  ==========  =====================================================
 
 Each budget sits a little below its tier, with a small burst. A 429 on one
@@ -23,9 +25,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dify_bridge.core import EditBudget
+from dify_bridge.core import BoundedDict, EditBudget
 
 __all__ = ["TIER_PER_MINUTE", "TeamBudgets", "WorkspaceBudgets"]
 
@@ -35,7 +37,12 @@ TIER_PER_MINUTE = {
     "chat.appendStream": 90.0,
 }
 """Calls a minute the bridge allows itself per method (chat.update: the setting)."""
-BURSTS = {"chat.startStream": 2, "chat.stopStream": 3, "chat.appendStream": 3, "chat.update": 3}
+BURSTS = {"chat.startStream": 3, "chat.stopStream": 3, "chat.appendStream": 3, "chat.update": 3}
+POSTS_PER_MINUTE = 55.0
+"""``chat.postMessage`` per channel: a little under one a second, without bursts
+(Slack allows short ones, but three in any three seconds is the most it promises)."""
+CHANNELS_KEPT = 4096
+"""Per-channel post budgets kept per workspace (an idle one is full again anyway)."""
 
 
 @dataclass
@@ -46,6 +53,19 @@ class TeamBudgets:
     start: EditBudget
     stop: EditBudget
     append: EditBudget
+    clock: Callable[[], float] = time.monotonic
+    time_scale: float = 1.0
+    _posts: BoundedDict[str, EditBudget] = field(
+        default_factory=lambda: BoundedDict(CHANNELS_KEPT), init=False, repr=False
+    )
+
+    def posts_in(self, channel: str) -> EditBudget:
+        """The ``chat.postMessage`` budget of one channel."""
+        budget = self._posts.get(channel)
+        if budget is None:
+            budget = EditBudget(POSTS_PER_MINUTE / self.time_scale, burst=1, clock=self.clock)
+            self._posts[channel] = budget
+        return budget
 
     def for_method(self, method: str) -> EditBudget | None:
         return {
@@ -85,6 +105,8 @@ class WorkspaceBudgets:
                 start=self._budget("chat.startStream"),
                 stop=self._budget("chat.stopStream"),
                 append=self._budget("chat.appendStream"),
+                clock=self._clock,
+                time_scale=self._scale,
             )
         return budgets
 

@@ -231,6 +231,7 @@ class SlackForms:
             thread_ts=thread,
             reply_to_ts=place["ts"],
             edit_budget=self._budgets.for_team(place["team"]),
+            post_budget=self._budgets.team(place["team"]).posts_in(place["channel"]),
         )
         said = await self._bridge.submit_form(form_key, action_id, values, name, sink)
         if said in (notices.FORM_TAKEN, notices.FORM_UNKNOWN):  # Dify's refusals are in the thread

@@ -152,4 +152,5 @@ class SlackMessages:
             thread_ts=thread_ts,
             reply_to_ts=message.ts,
             edit_budget=budgets.update,
+            post_budget=budgets.posts_in(message.channel),
         )

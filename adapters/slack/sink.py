@@ -46,8 +46,10 @@ class SlackSink:
         thread_ts: str | None,
         reply_to_ts: str,
         edit_budget: EditBudget | None,
+        post_budget: EditBudget | None = None,
     ) -> None:
         self.edit_budget = edit_budget
+        self._post_budget = post_budget
         self._client = client
         self._team_id = team_id
         self._channel = channel
@@ -95,6 +97,8 @@ class SlackSink:
 
     async def _post(self, message: Message, blocks: list[dict[str, Any]] | None) -> str:
         """``chat.postMessage`` in the thread; the new message's key."""
+        if self._post_budget is not None:
+            await self._post_budget.acquire()
         try:
             data = await call_slack(
                 "chat.postMessage",

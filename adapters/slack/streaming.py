@@ -69,6 +69,7 @@ class SlackStreamSink(SlackSink):
             thread_ts=thread_ts,
             reply_to_ts=reply_to_ts,
             edit_budget=budgets.update,
+            post_budget=budgets.posts_in(channel),
         )
         self._stream_thread = thread_ts
         self._budgets = budgets

@@ -6,6 +6,10 @@ every edit of every live answer takes a token from one :class:`EditBudget`.
 Waiters are served final edits first, then in arrival order, so a busy
 workspace slows each answer's intermediate updates down evenly and never
 drops or starves the last edit of an answer.
+
+The answers that edit through a budget enlist with it, so an answer can see
+before its first post how often each of them would be edited
+(:meth:`EditBudget.seconds_per_answer`) and grow another way when that is too rarely.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import heapq
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 
 
@@ -40,6 +45,20 @@ class EditBudget:
         self._wakeup = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
         self.granted = 0
+        self._answers: weakref.WeakSet[object] = weakref.WeakSet()
+        """Answers editing through this budget now (weak: one that is dropped unfinished leaves)."""
+
+    def enlist(self, answer: object) -> None:
+        """``answer`` will edit through this budget until it leaves."""
+        self._answers.add(answer)
+
+    def leave(self, answer: object) -> None:
+        self._answers.discard(answer)
+
+    def seconds_per_answer(self, *, joining: bool = False) -> float:
+        """Seconds between two edits of each enlisted answer (one more when ``joining``)
+        if all of them keep editing: the budget's pace shared out."""
+        return self._interval * (len(self._answers) + joining)
 
     async def acquire(self, *, final: bool = False) -> None:
         """Wait for a token. Final edits go ahead of intermediate ones."""

@@ -12,6 +12,16 @@ the new end of its text (``append``) and, once complete, its last piece and
 buttons (``close``). Text that does not extend what is shown goes through an
 ordinary edit, so nothing is lost or shown twice. Status lines go to the
 sink's ``show_status``, never into growing text.
+
+When the sink's shared edit budget cannot refresh every live answer at least
+every :data:`CROWDED_AFTER` seconds (many answers at once in one Slack
+workspace), an answer that is about to post its first message grows by new
+messages instead: each one a final piece cut at a clean boundary
+(:mod:`dify_bridge.core.continuation`), posted at most every
+:data:`CONTINUE_EVERY` seconds, the last one with the buttons. Posting is
+rationed per channel, not per workspace, so the answer keeps growing
+visibly; no Stop button or status line goes into those messages, since
+they are never edited.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import contextlib
 import logging
 import time
 
+from dify_bridge.core.continuation import find_cut
 from dify_bridge.core.layout import MAX_PARTS, lay_out
 from dify_bridge.core.ports import AppendingSink, Message, ReplySink
 from dify_bridge.core.tables import hold_back_open_table
@@ -34,6 +45,13 @@ log = logging.getLogger(__name__)
 FINAL_TRIES = 3
 BLANK = "…"
 """What a message left over after the answer shrank (moderation) is edited to."""
+CROWDED_AFTER = 5.0
+"""Seconds between edits past which an answer grows by new messages instead."""
+CONTINUE_EVERY = 4.0
+"""Seconds between two pieces of an answer that grows by new messages."""
+FIRST_PIECE = 100
+NEXT_PIECE = 300
+"""Characters of the first and of each later piece posted while the answer grows."""
 
 
 class ReplyWriter:
@@ -54,6 +72,10 @@ class ReplyWriter:
         self._growing: set[int] = set()
         """Indexes of the messages the sink opened as growing ones and did not close yet."""
         self._status_shown = ""
+        self._continuing: bool | None = None
+        """True: the answer grows by new messages; None: not decided (nothing shown yet)."""
+        self._posted_markdown = ""
+        """While continuing: the Markdown the posted pieces show, in order."""
         self.edits = 0
 
     @property
@@ -77,16 +99,20 @@ class ReplyWriter:
         """
         await self._stop_flusher()
         self._markdown, self._status, self._controls = markdown, "", controls
-        for attempt in range(1, FINAL_TRIES + 1):
-            try:
-                await self._sync(final=True)
-                break
-            except SinkError as exc:
-                if attempt == FINAL_TRIES:
-                    log.error("could not write the final answer: %s", exc)
-                    raise
-                log.warning("final answer write failed (%s); retrying", exc)
-                await asyncio.sleep(0.5 * attempt)
+        try:
+            for attempt in range(1, FINAL_TRIES + 1):
+                try:
+                    await self._sync(final=True)
+                    break
+                except SinkError as exc:
+                    if attempt == FINAL_TRIES:
+                        log.error("could not write the final answer: %s", exc)
+                        raise
+                    log.warning("final answer write failed (%s); retrying", exc)
+                    await asyncio.sleep(0.5 * attempt)
+        finally:
+            if self._sink.edit_budget is not None:
+                self._sink.edit_budget.leave(self)
         return self.message_keys
 
     async def _stop_flusher(self) -> None:
@@ -129,10 +155,15 @@ class ReplyWriter:
         return lay_out(text, self._sink, controls=self._controls, max_parts=self._max_parts)
 
     async def _sync(self, *, final: bool) -> None:
-        messages = self._layout(final)
-        last = len(messages) - 1
         if self._appending is not None:
             await self._show_status(self._appending, "" if final else self._status)
+        if self._continuing and self._markdown.startswith(self._posted_markdown):
+            await self._continue(final)
+            return
+        if self._continuing:  # Dify replaced the text: lay it all out again
+            self._continuing = False
+        messages = self._layout(final)
+        last = len(messages) - 1
         for index, message in enumerate(messages):
             if not final and self._closing.is_set():
                 return
@@ -140,7 +171,10 @@ class ReplyWriter:
             if index >= len(self._shown):
                 if not (complete or self._appending is None) and await self._call_open(message):
                     continue
-                await self._call_post(message)
+                if not complete and self._decide_continuing():
+                    await self._continue(final)
+                    return
+                await self._call_post(message, complete=complete)
             elif index in self._growing:
                 await self._grow(index, message, complete=complete)
             elif self._shown[index] != message:
@@ -150,6 +184,48 @@ class ReplyWriter:
                 # the answer shrank (moderation replaced it): blank what is left over
                 self._growing.discard(index)
                 await self._call_edit(index, Message(BLANK, (BLANK,)), True)
+
+    def _decide_continuing(self) -> bool:
+        """Before the first post that will need edits: edit it, or grow by new messages?"""
+        budget = self._sink.edit_budget
+        if self._continuing is None and not self._shown and budget is not None:
+            self._continuing = budget.seconds_per_answer(joining=True) > CROWDED_AFTER
+        return bool(self._continuing)
+
+    async def _continue(self, final: bool) -> None:
+        """Post what the answer gained since its last piece as new, final messages."""
+        rest = self._markdown[len(self._posted_markdown) :]
+        room = self._max_parts - len(self._shown)
+        if final:
+            messages = lay_out(rest, self._sink, controls=self._controls, max_parts=room)
+            if not messages and self._shown and self._controls:
+                # nothing new to post: the buttons go under the last piece
+                last = self._shown[-1]
+                with_buttons = Message(last.text, last.blocks, self._controls)
+                await self._call_edit(len(self._shown) - 1, with_buttons, True)
+            try:
+                for message in messages:
+                    await self._call_post(message, complete=True)
+            except SinkError:
+                self._continuing = False
+                raise
+            self._posted_markdown = self._markdown
+            return
+        if self._shown and time.monotonic() - self._last_edit < CONTINUE_EVERY:
+            return
+        cut = find_cut(rest, NEXT_PIECE if self._shown else FIRST_PIECE)
+        if cut is None:
+            return  # the rest waits for a boundary, or for the final
+        messages = lay_out(rest[:cut], self._sink, controls=None)
+        if len(messages) >= room:
+            return  # the last message is the final one's: it may need the cut notice
+        try:
+            for message in messages:
+                await self._call_post(message, complete=True)
+        except SinkError:
+            self._continuing = False  # some of it may be shown: lay the whole answer out again
+            raise
+        self._posted_markdown += rest[:cut]
 
     async def _show_status(self, sink: AppendingSink, status: str) -> None:
         if status != self._status_shown:
@@ -196,7 +272,10 @@ class ReplyWriter:
         self._growing.discard(index)  # the sink's edit ends the growing first
         await self._call_edit(index, message, complete)
 
-    async def _call_post(self, message: Message) -> None:
+    async def _call_post(self, message: Message, *, complete: bool) -> None:
+        budget = self._sink.edit_budget
+        if not complete and budget is not None:
+            budget.enlist(self)  # this message will be edited
         self._in_call = True
         try:
             key = await self._sink.post(message)
