@@ -16,7 +16,8 @@ only the text added at the end. What it does with each call:
 - ``close``: ``chat.stopStream`` with the last piece and the buttons as blocks.
 - ``edit`` of a message still streaming: stop it first (``chat.update`` fails
   on a streaming message with ``streaming_state_conflict``), then update it.
-- ``show_status``: ``assistant.threads.setStatus``, never text in the stream.
+- ``show_status``: ``assistant.threads.setStatus``, never text in the stream;
+  "is thinking…" from the moment the question is taken until the first words.
 
 Text is Markdown throughout (``markdown_text``, ``markdown`` blocks), also for
 messages that fell back to edits, so a message never changes format.
@@ -88,9 +89,11 @@ class SlackStreamSink(SlackSink):
     # ------------------------------------------------------------ thinking / status
 
     async def show_thinking(self) -> None:
-        if self._assistant:
-            await self.show_status(THINKING_STATUS)
-        else:
+        """ "is thinking…" under the thread (Slack allows it in channel threads with
+        ``chat:write``); in a channel, the question also gets the hourglass, which
+        people see without opening the thread."""
+        await self.show_status(THINKING_STATUS)
+        if not self._assistant:
             await super().show_thinking()
 
     async def clear_thinking(self) -> None:

@@ -34,6 +34,10 @@ async def test_a_channel_thread_answer_streams_and_ends_with_native_feedback(sla
     assert feedback["elements"][0]["type"] == "feedback_buttons"
     (answer,) = slack.thread("C1", ts)
     assert not answer.streaming
+    # a status under the thread before the first words
+    (first_status,) = [c for c in slack.calls_to("assistant.threads.setStatus")][:1]
+    assert first_status.args["status"] == "is thinking…"
+    assert first_status.args["thread_ts"] == ts and first_status.at <= start.at
 
 
 async def test_tool_status_goes_to_the_status_line_never_into_the_text(
