@@ -70,9 +70,8 @@ async def test_an_assistant_thread_streams_with_a_status_and_gets_a_title(slack_
     assert not slack.calls_to("reactions.add"), "the status line replaces the hourglass"
 
 
-async def test_an_assistant_thread_talks_to_the_app_of_the_channel_it_was_opened_from(
-    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
-):
+def sales_in_c7(fake_dify: FakeDify, tmp_path: Path) -> Path:
+    """A routes file: channel C7 talks to the app ``app-sales``."""
     fake_dify.api_keys |= {"app-sales"}
     routes = tmp_path / "routes.toml"
     routes.write_text(
@@ -85,6 +84,13 @@ api_key = "app-sales"
 """,
         encoding="utf-8",
     )
+    return routes
+
+
+async def test_an_assistant_thread_talks_to_the_app_of_the_channel_it_was_opened_from(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    routes = sales_in_c7(fake_dify, tmp_path)
     async with running_slack_bot(
         fake_slack, fake_dify, tmp_path / "bridge.db", DIFY_ROUTES_FILE=str(routes)
     ) as bot:
@@ -99,3 +105,24 @@ api_key = "app-sales"
 
     keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
     assert keys == ["Bearer app-sales", "Bearer app-sales"], "the thread keeps its app"
+
+
+async def test_an_assistant_threads_app_survives_a_restart_before_its_first_question(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    routes = sales_in_c7(fake_dify, tmp_path)
+    fake_dify.parameters["opening_statement"] = "Hi from sales."
+    db = tmp_path / "bridge.db"
+    event = started(fake_slack, from_channel="C7")
+    thread_ts = event["assistant_thread"]["thread_ts"]
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await bot.send(event)
+        # the greeting comes after the route is kept
+        await fake_slack.wait_until(lambda: bool(fake_slack.thread_texts("D1", thread_ts)))
+
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await ask_in(bot, thread_ts, "a sales question after the restart")
+
+    keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
+    assert keys == ["Bearer app-sales"], "routed by the channel it was opened from"
+    assert fake_slack.title("D1", thread_ts) == "a sales question after the restart"
