@@ -67,12 +67,15 @@ async def test_the_history_is_capped_newest_first(server: Server, count: int, si
     context, _, question = query.rpartition("\n\n")
     assert question == "Alice: sum it up"
     lines = context.splitlines()[1:]
-    line = len("Alice: ") + 3 + size + 1
-    kept = min(history.MAX_MESSAGES, (history.MAX_CHARS - len(history.EARLIER_IN_THREAD)) // line)
-    assert len(lines) == kept
-    assert len(context) <= history.MAX_CHARS
-    assert lines[-1].startswith(f"Alice: {count - 1:03d}"), "the newest message is kept"
-    assert lines[0].startswith(f"Alice: {count - kept:03d}"), "the oldest ones are dropped"
+    whole = len("Alice: ") + 3 + size
+    assert len(lines) <= history.MAX_MESSAGES and len(context) <= history.MAX_CHARS
+    assert [int(line[7:10]) for line in lines] == list(range(count - len(lines), count)), (
+        "the newest messages, in order"
+    )
+    assert all(len(line) == whole for line in lines[1:]), "whole, but for the oldest one kept"
+    assert len(lines) == history.MAX_MESSAGES or len(context) > history.MAX_CHARS - whole, (
+        "as many as the caps allow"
+    )
 
 
 async def test_a_thread_the_bot_may_not_read_is_answered_without_its_history(

@@ -6,7 +6,8 @@ caps and lays them out the same way for all of them, and the result goes
 into :attr:`Incoming.context <dify_bridge.core.types.Incoming.context>`
 (sent with that one turn only). The newest :data:`MAX_MESSAGES` messages
 with text are kept, then at most :data:`MAX_CHARS` characters, the oldest
-dropped first: the newest matter most to the question.
+dropped first (the one that no longer fits is cut, if enough room is left):
+the newest matter most to the question.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = [
 
 MAX_MESSAGES = 20
 MAX_CHARS = 8000
+MIN_CUT_LINE = 200
+"""A message that does not fit is cut to the room left, if at least this much is left."""
 EARLIER_IN_THREAD = "Earlier in this thread:"
 IN_REPLY_TO = "The question replies to:"
 ASSISTANT = "Assistant"
@@ -56,7 +59,10 @@ def history_text(said: Iterable[Said], heading: str = EARLIER_IN_THREAD) -> str:
     kept: list[str] = []
     total = len(heading)
     for line in reversed(lines[-MAX_MESSAGES:]):  # the newest lines matter most
-        if total + len(line) + 1 > MAX_CHARS:
+        room = MAX_CHARS - total - 1
+        if len(line) > room:
+            if room >= MIN_CUT_LINE:  # a long message still gives its beginning
+                kept.append(line[: room - 1] + "…")
             break
         kept.append(line)
         total += len(line) + 1
