@@ -39,11 +39,13 @@ CORE = {
     "Reaction",
     "ReplySink",
     "RouteScope",
+    "Said",
     "ShardClaims",
     "SinkError",
     "SinkLimits",
     "ThreadKey",
     "dify_user_for",
+    "history",
     "notices",
     "tables_as_code",
 }

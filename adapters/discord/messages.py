@@ -4,6 +4,9 @@
   streams inside it; later messages in a thread the bridge follows
   (:meth:`dify_bridge.core.Bridge.follows`) continue the conversation without a
   mention; a mention inside any thread maps that thread.
+* The first question of a thread a person started brings the thread's earlier
+  messages; a mention that replies to a message brings that message and its
+  reply chain (:mod:`.history`).
 * A follow-up in a thread this process is still opening waits for the opening
   question, so the two reach the bridge in order.
 * Bots (this one included) and system messages are ignored; the allow-lists
@@ -25,6 +28,7 @@ from typing import Literal
 import discord
 
 from dify_bridge.adapters.common import download
+from dify_bridge.adapters.discord.history import ANSWERED_TYPES, EarlierMessages
 from dify_bridge.adapters.discord.places import Conversation, Place, Places, role_ids
 from dify_bridge.adapters.discord.sink import DiscordSink, SuggestedQuestions
 from dify_bridge.adapters.discord.text import (
@@ -39,7 +43,6 @@ __all__ = ["ANSWERED_TYPES", "Asker", "MessageHandler"]
 
 log = logging.getLogger(__name__)
 
-ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 THREAD_ARCHIVE_MINUTES: Literal[60, 1440, 4320, 10080] = 1440
 THREAD_EXISTS = 160004
 """Discord's error code for "a thread has already been created for this message"."""
@@ -79,6 +82,7 @@ class MessageHandler:
         self._bridge = bridge
         self._places = places
         self._asker = asker
+        self._earlier = EarlierMessages(client)
         self._opening = BoundedDict[int, asyncio.Event]()
         """Threads this process is opening, set once the opening question went to the bridge
         (which follows the thread from then on): a quick follow-up waits for it."""
@@ -101,14 +105,19 @@ class MessageHandler:
             log.debug("message %s ignored: outside the allow-lists", message.id)
             return
         mentioned = self._mentions_me(message, me.id)
+        context = ""
         if place.is_thread:
             conversation = Conversation.in_guild(guild.id, place.channel_id, place)
             opening = self._opening.get(place.channel_id)
             if opening is not None:
                 await opening.wait()
-            if not mentioned and not await self._bridge.follows(str(conversation.key)):
-                return
+            if not await self._bridge.follows(str(conversation.key)):
+                if not mentioned:
+                    return
+                context = await self._earlier.in_thread(message, place.channel_id)
         elif mentioned:
+            if message.type is discord.MessageType.reply:  # read before the thread opens
+                context = await self._earlier.replied_to(message)
             # Discord gives a thread started from a message that message's id
             opened = self._opening.setdefault(message.id, asyncio.Event())
             try:
@@ -118,9 +127,11 @@ class MessageHandler:
             conversation = Conversation.in_guild(guild.id, thread_id, place)
         else:
             return
-        await self._answer(message, conversation)
+        await self._answer(message, conversation, context)
 
-    async def _answer(self, message: discord.Message, conversation: Conversation) -> None:
+    async def _answer(
+        self, message: discord.Message, conversation: Conversation, context: str = ""
+    ) -> None:
         client = self._client()
         me = client.user
         assert me is not None
@@ -132,6 +143,7 @@ class MessageHandler:
             author=message.author,
             event=event_key(message.id),
             attachments=tuple(_attachment(a, voice, client.http) for a in message.attachments),
+            context=context,
         )
         await self._asker.ask(conversation, incoming)
 

@@ -90,6 +90,7 @@ class Conversation:
         author: discord.User | discord.Member,
         event: str,
         attachments: tuple[Attachment, ...] = (),
+        context: str = "",
     ) -> Incoming:
         url = f"https://discord.com/channels/{self.guild_id or '@me'}/{self.channel_id}"
         return Incoming(
@@ -105,6 +106,7 @@ class Conversation:
             shared=self.guild_id is not None,
             route_scopes=self.scopes,
             attachments=attachments,
+            context=context,
         )
 
 

@@ -6,26 +6,25 @@ Manifest ``features.assistant_view``, scope ``assistant:write``, events
 (if any) and up to four of its opening questions as suggested prompts
 (``assistant.threads.setSuggestedPrompts``), read from the app's parameters
 (:meth:`Bridge.opening`, no chat request). The app is the one the channel the
-user opened the view from routes to (``assistant_thread.context.channel_id``),
-remembered per thread until the first question fixes it in the thread's record.
-The first question becomes the thread's title (``assistant.threads.setTitle``);
-the status line (``setStatus``) is the stream sink's.
-
-The context is remembered in this process only: after a restart, or on another
-replica, a thread whose first question has not been asked yet routes by the
-workspace.
+user opened the view from routes to (``assistant_thread.context.channel_id``):
+kept in the thread's record in the store as soon as the thread starts (and
+again when the context changes before the first question), so a restart or
+another replica still routes the thread's first question there; once the
+thread has a conversation its app stays. The first question becomes the
+thread's title (``assistant.threads.setTitle``); the status line
+(``setStatus``) is the stream sink's.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.core import Bridge
-from dify_bridge.keys import RouteScope
+from dify_bridge.keys import RouteScope, ThreadKey
 
 from .client import SlackCallFailed, call_slack
 from .events import UserMessage
@@ -38,6 +37,15 @@ MAX_PROMPTS = 4
 TITLE_MAX_CHARS = 80
 PROMPT_TITLE_MAX_CHARS = 40
 REMEMBERED = 10_000
+
+
+class AssistantThread(NamedTuple):
+    channel: str
+    thread_ts: str
+    key: str
+    from_channel: str
+    """The channel the user opened the view from ("" when Slack gave none)."""
+    scopes: tuple[str, ...]
 
 
 class SlackAssistant:
@@ -59,7 +67,8 @@ class SlackAssistant:
         thread = self._remember(body)
         if thread is None:
             return
-        channel, thread_ts, scopes = thread
+        await self._route(thread)
+        channel, thread_ts, scopes = thread.channel, thread.thread_ts, thread.scopes
         opening = await self._bridge.opening(scopes)
         if opening.statement:
             await self._call(
@@ -85,13 +94,20 @@ class SlackAssistant:
             )
 
     async def on_context_changed(self, body: dict[str, Any]) -> None:
-        self._remember(body)
+        thread = self._remember(body)
+        if thread is not None:
+            await self._route(thread)
+
+    async def _route(self, thread: AssistantThread) -> None:
+        """A thread opened from a channel talks to that channel's app, after a restart too."""
+        if thread.from_channel:
+            await self._bridge.route_thread(thread.key, thread.scopes)
 
     async def first_question(self, message: UserMessage) -> None:
         """The thread's title, from its first question."""
         if not (message.is_dm and message.thread_ts and message.text):
             return
-        if await self._bridge.follows(message.thread_key):
+        if await self._bridge.has_begun(message.thread_key):
             return
         await self._call(
             "assistant.threads.setTitle",
@@ -102,7 +118,7 @@ class SlackAssistant:
             ),
         )
 
-    def _remember(self, body: dict[str, Any]) -> tuple[str, str, tuple[str, ...]] | None:
+    def _remember(self, body: dict[str, Any]) -> AssistantThread | None:
         event = body.get("event")
         thread = event.get("assistant_thread") if isinstance(event, dict) else None
         if not isinstance(thread, dict):
@@ -119,7 +135,9 @@ class SlackAssistant:
             self._contexts.move_to_end((channel, thread_ts))
             while len(self._contexts) > REMEMBERED:
                 self._contexts.popitem(last=False)
-        return channel, thread_ts, route_scopes(team, from_channel or channel)
+        key = str(ThreadKey.slack(str(body.get("team_id") or team), channel, thread_ts))
+        scopes = route_scopes(team, from_channel or channel)
+        return AssistantThread(channel, thread_ts, key, from_channel, scopes)
 
     async def _call(self, method: str, call: Any) -> None:
         try:

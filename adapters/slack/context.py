@@ -1,9 +1,9 @@
 """A thread's earlier messages, for the first turn of a mention in a thread the bot was not in.
 
 ``SLACK_THREAD_CONTEXT`` (default true). ``conversations.replies`` gives the
-thread; the newest :data:`MAX_MESSAGES` messages before the mention, at most
-:data:`MAX_CHARS` characters (the oldest dropped first), go ahead of the
-question, each line ``Name: text``. Slack's Tier 3 on ``conversations.replies``
+thread; its messages before the mention go ahead of the question, capped and
+laid out by :mod:`dify_bridge.core.history` (the newest 20, ~8,000
+characters, each line ``Name: text``). Slack's Tier 3 on ``conversations.replies``
 is not waited out: on ``ratelimited`` (or any failure) the question goes
 without its context and one line is logged.
 """
@@ -15,16 +15,15 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from dify_bridge.core import Said, history
+
 from .client import SlackCallFailed, call_slack
 from .directory import SlackDirectory
 
-__all__ = ["MAX_CHARS", "MAX_MESSAGES", "thread_context"]
+__all__ = ["thread_context"]
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGES = 20
-MAX_CHARS = 8000
-HEADING = "Earlier in this thread:"
 PAGE = 200
 
 
@@ -56,23 +55,13 @@ async def thread_context(
         log.warning("answering in %s without the thread's earlier messages: %s", channel, exc.error)
         return ""
     messages = [m for m in data.get("messages") or [] if isinstance(m, dict)]
-    earlier = [m for m in messages if _before(m, before_ts)][-MAX_MESSAGES:]
-    lines: list[str] = []
-    for message in earlier:
-        text = " ".join(str(message.get("text") or "").split())
-        if not text:
-            continue
-        lines.append(f"{await _speaker(directory, message, bot_user_id)}: {text}")
-    kept: list[str] = []
-    total = len(HEADING)
-    for line in reversed(lines):  # the newest lines matter most
-        if total + len(line) + 1 > MAX_CHARS:
-            break
-        kept.append(line)
-        total += len(line) + 1
-    if not kept:
-        return ""
-    return "\n".join([HEADING, *reversed(kept)])
+    # speakers are looked up for the messages that can be kept only
+    earlier = [m for m in messages if _before(m, before_ts) and str(m.get("text") or "").strip()]
+    said = [
+        Said(await _speaker(directory, message, bot_user_id), str(message["text"]))
+        for message in earlier[-history.MAX_MESSAGES :]
+    ]
+    return history.history_text(said)
 
 
 def _before(message: dict[str, Any], ts: str) -> bool:
@@ -85,9 +74,9 @@ def _before(message: dict[str, Any], ts: str) -> bool:
 async def _speaker(directory: SlackDirectory, message: dict[str, Any], bot_user_id: str) -> str:
     user = str(message.get("user") or "")
     if user and user == bot_user_id:
-        return "Assistant"
+        return history.speaker_label("", own=True)
     if message.get("bot_id") and not user:
         profile = message.get("bot_profile")
         name = profile.get("name") if isinstance(profile, dict) else None
-        return str(name or message.get("username") or "A bot")
-    return (await directory.user_name(user) if user else "") or user or "Someone"
+        return history.speaker_label(str(name or message.get("username") or ""), bot=True)
+    return history.speaker_label((await directory.user_name(user) if user else "") or user)

@@ -130,7 +130,8 @@ async def test_a_mention_inside_a_thread_maps_that_thread(server: Server) -> Non
     server.dify.script("Answer.")
     async with server.bot():
         starter = await server.discord.send_message(server.general, server.bob, "side topic")
-        # someone else opened a thread from their own message; the bot is called in later
+        # a thread the bot was not part of (here one with no starter message, as a forum
+        # post's); the bot is called in later
         thread_id = int(starter["id"])
         server.discord.channels[thread_id] = {
             "id": starter["id"],
@@ -153,7 +154,9 @@ async def test_a_mention_inside_a_thread_maps_that_thread(server: Server) -> Non
         await server.wait_for_answer(thread_id, "Answer.")
 
     [request] = server.dify.chat_requests
-    assert request["query"] == "Alice: can you help?"
+    assert (
+        request["query"] == "Earlier in this thread:\nBob: no mention yet\n\nAlice: can you help?"
+    )
     assert request["user"] == f"discord:{server.guild.id}:{thread_id}"
     assert not server.discord.requests("POST", "/threads$"), "no thread inside a thread"
 

@@ -89,3 +89,31 @@ def test_the_fake_refuses_modals_discord_would_refuse() -> None:
     assert modal_problem(3, good | {"components": [good["components"][0]] * 6})
     long_label = {"type": 1, "components": [text | {"label": "x" * 46}]}
     assert modal_problem(3, good | {"components": [long_label]})
+
+
+async def test_history_pages_newest_first_and_refuses_what_discord_refuses() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        guild = fake.add_guild()
+        channel = fake.add_text_channel(guild)
+        alice = fake.add_user("alice", guild=guild)
+        sent = [await fake.send_message(channel, alice, f"m{n}") for n in range(5)]
+        auth = {"Authorization": f"Bot {fake.token}"}
+        url = f"{fake.api_url}/channels/{channel}/messages"
+
+        async def page(**query: str) -> tuple[int, Any]:
+            async with http.get(url, headers=auth, params=query) as response:
+                return response.status, await response.json()
+
+        status, body = await page(before=sent[3]["id"], limit="2")
+        assert status == 200 and [m["content"] for m in body] == ["m2", "m1"]
+        status, body = await page(after=sent[0]["id"], limit="2")
+        assert [m["content"] for m in body] == ["m2", "m1"], "the ones right after, newest first"
+        status, body = await page()
+        assert [m["content"] for m in body] == ["m4", "m3", "m2", "m1", "m0"]
+        status, body = await page(limit="101")
+        assert status == 400 and body["code"] == 50035
+        fake.without_history.add(channel)
+        assert await page() == (200, [])
+        fake.hidden_channels.add(channel)
+        status, body = await page()
+        assert status == 403 and body == {"message": "Missing Access", "code": 50001}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
-from tests.slack.conftest import SlackBot, running_slack_bot
+from tests.slack.conftest import SlackBot, eventually, running_slack_bot
 
 
 def started(slack: FakeSlack, *, from_channel: str = "C7") -> dict[str, Any]:
@@ -70,9 +72,8 @@ async def test_an_assistant_thread_streams_with_a_status_and_gets_a_title(slack_
     assert not slack.calls_to("reactions.add"), "the status line replaces the hourglass"
 
 
-async def test_an_assistant_thread_talks_to_the_app_of_the_channel_it_was_opened_from(
-    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
-):
+def sales_in_c7(fake_dify: FakeDify, tmp_path: Path) -> Path:
+    """A routes file: channel C7 talks to the app ``app-sales``."""
     fake_dify.api_keys |= {"app-sales"}
     routes = tmp_path / "routes.toml"
     routes.write_text(
@@ -85,6 +86,13 @@ api_key = "app-sales"
 """,
         encoding="utf-8",
     )
+    return routes
+
+
+async def test_an_assistant_thread_talks_to_the_app_of_the_channel_it_was_opened_from(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    routes = sales_in_c7(fake_dify, tmp_path)
     async with running_slack_bot(
         fake_slack, fake_dify, tmp_path / "bridge.db", DIFY_ROUTES_FILE=str(routes)
     ) as bot:
@@ -99,3 +107,50 @@ api_key = "app-sales"
 
     keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
     assert keys == ["Bearer app-sales", "Bearer app-sales"], "the thread keeps its app"
+
+
+async def test_an_assistant_threads_app_survives_a_restart_before_its_first_question(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    routes = sales_in_c7(fake_dify, tmp_path)
+    fake_dify.parameters["opening_statement"] = "Hi from sales."
+    db = tmp_path / "bridge.db"
+    event = started(fake_slack, from_channel="C7")
+    thread_ts = event["assistant_thread"]["thread_ts"]
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await bot.send(event)
+        # the greeting comes after the route is kept
+        await fake_slack.wait_until(lambda: bool(fake_slack.thread_texts("D1", thread_ts)))
+
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await ask_in(bot, thread_ts, "a sales question after the restart")
+
+    keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
+    assert keys == ["Bearer app-sales"], "routed by the channel it was opened from"
+    assert fake_slack.title("D1", thread_ts) == "a sales question after the restart"
+
+
+async def test_a_context_change_before_the_first_question_changes_the_app(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+):
+    routes = sales_in_c7(fake_dify, tmp_path)
+    event = started(fake_slack, from_channel="C1")
+    thread_ts = event["assistant_thread"]["thread_ts"]
+    changed = dict(event, type="assistant_thread_context_changed")
+    changed["assistant_thread"] = dict(event["assistant_thread"], context={"channel_id": "C7"})
+    db = tmp_path / "bridge.db"
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await bot.send(event)
+        await eventually(lambda: _apps_kept(db) == ["default"])
+        await bot.send(changed)
+        await eventually(lambda: _apps_kept(db) == ["sales"])
+    async with running_slack_bot(fake_slack, fake_dify, db, DIFY_ROUTES_FILE=str(routes)) as bot:
+        await ask_in(bot, thread_ts, "which app now?")
+
+    keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
+    assert keys == ["Bearer app-sales"]
+
+
+def _apps_kept(db: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return [row[0] for row in connection.execute("SELECT app FROM threads")]

@@ -6,11 +6,12 @@ and :class:`CommandRequest` values, implement :class:`ReplySink`, and call
 the facade.
 """
 
-from dify_bridge.core import notices
+from dify_bridge.core import history, notices
 from dify_bridge.core.access import AccessPolicy
 from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
 from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView
+from dify_bridge.core.history import Said
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
@@ -58,11 +59,13 @@ __all__ = [
     "Reaction",
     "ReplySink",
     "RouteScope",
+    "Said",
     "ShardClaims",
     "SinkError",
     "SinkLimits",
     "ThreadKey",
     "dify_user_for",
+    "history",
     "notices",
     "tables_as_code",
 ]

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
-from dify_bridge.core import notices
+from dify_bridge.core import following, notices
 from dify_bridge.core.commands import CommandRequest, Commands, opening_of
 from dify_bridge.core.formflow import FormDesk
 from dify_bridge.core.forms import FormBoard, FormView
@@ -62,13 +62,17 @@ class Bridge:
 
     async def follows(self, thread_key: str) -> bool:
         """True if a message in this thread (without a mention) is for the bot."""
-        if thread_key in self._taken:
-            return True
-        try:
-            return await self.store.get_thread(thread_key) is not None
-        except StoreError as exc:
-            log.error("cannot tell whether %s is followed: %s", thread_key, exc)
-            return False
+        return thread_key in self._taken or await following.followed(self.store, thread_key)
+
+    async def has_begun(self, thread_key: str) -> bool:
+        """True once the thread had a question: one this process took, or a conversation."""
+        return thread_key in self._taken or await following.has_conversation(self.store, thread_key)
+
+    async def route_thread(self, thread_key: str, route_scopes: tuple[str, ...]) -> None:
+        """Before its first question: the thread talks to the app ``route_scopes`` route to,
+        kept in the store (a restart keeps it). A thread's conversation keeps its app."""
+        async with self._thread_turn(thread_key):
+            await following.route_ahead(self.store, self.apps, thread_key, route_scopes)
 
     async def handle_message(self, incoming: Incoming, sink: ReplySink) -> None:
         """Answer one message in its thread. Never raises for Dify or platform trouble."""

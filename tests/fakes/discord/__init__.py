@@ -9,6 +9,11 @@ Bind it on 127.0.0.1 with an ephemeral port and point the client at
   response carries ``Via`` (without it discord.py treats a 429 as a Cloudflare ban).
   Message create/edit share per-channel buckets with Discord's ``X-RateLimit-*`` headers;
   :meth:`FakeDiscord.rate_limit` injects 429s with ``Retry-After`` and ``retry_after``.
+  A channel's history pages newest first (``before``/``after``, ``limit`` 1-100); a
+  channel in :attr:`FakeDiscord.hidden_channels` answers 403 Missing Access, one in
+  :attr:`FakeDiscord.without_history` an empty page. Replies and thread starter
+  messages carry ``referenced_message``; :meth:`FakeDiscord.start_thread` starts a
+  thread from a message as a person does.
 * Gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, RESUME -> missed
   events + RESUMED, INVALID_SESSION, forced disconnects, close 4004 (bad token) and
   4014 (privileged intents not enabled). Payloads are compressed the way the client

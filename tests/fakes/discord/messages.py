@@ -7,12 +7,12 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from tests.fakes.bodies import serve_in_pieces
+from tests.fakes.discord.history import History
 from tests.fakes.discord.records import CALL, FILES, Json, now
-from tests.fakes.discord.responses import json_reply
-from tests.fakes.discord.rest import Rest
+from tests.fakes.discord.responses import ApiError, json_reply
 
 
-class Messages(Rest):
+class Messages(History):
     """What the bot does to messages, each answered as Discord does."""
 
     async def _get_channel(self, request: web.Request) -> web.Response:
@@ -37,7 +37,13 @@ class Messages(Rest):
         return json_reply(message, headers=headers)
 
     async def _get_message(self, request: web.Request) -> web.Response:
-        return json_reply(self._message(request))
+        message = self._message(request)
+        channel_id = int(message["channel_id"])
+        if channel_id in self.hidden_channels:
+            raise ApiError(403, "Missing Access", 50001)
+        if channel_id in self.without_history:
+            raise ApiError(403, "Missing Permissions", 50013)
+        return json_reply(self.served(message))
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         message = self._message(request)

@@ -88,6 +88,9 @@ class InteractionCallback:
 CALL = web.RequestKey("call", RestCall)
 FILES = web.RequestKey("files", list[FakeFile])
 VOICE_MESSAGE_FLAG = 1 << 13
+REPLY = 19
+THREAD_STARTER_MESSAGE = 21
+"""The first message of a thread started from a message: it points at that message."""
 EPHEMERAL_FLAG = 1 << 6
 
 

@@ -36,6 +36,7 @@ class FakeDiscord(Messages, Modals, Gateway):
             ("GET", "/channels/{cid}", self._get_channel),
             ("POST", "/channels/{cid}/typing", self._typing),
             ("POST", "/channels/{cid}/messages", self._create_message),
+            ("GET", "/channels/{cid}/messages", self._channel_history),
             ("GET", "/channels/{cid}/messages/{mid}", self._get_message),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._edit_message),
             ("DELETE", "/channels/{cid}/messages/{mid}", self._delete_message),

@@ -12,6 +12,8 @@ from aiohttp import web
 
 from tests.fakes.discord.records import (
     DISCORD_EPOCH_MS,
+    REPLY,
+    THREAD_STARTER_MESSAGE,
     Bucket,
     FakeFile,
     FakeGuild,
@@ -47,12 +49,17 @@ class DiscordState:
         """More guilds than this on one session: closed with 4011 (sharding required)."""
         self._counter = itertools.count(1)
         self.bot = FakeUser(self.snowflake(), bot_name, bot=True)
+        self.users: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.application_id = self.snowflake()
         self.guilds: dict[int, FakeGuild] = {}
         self.channels: dict[int, Json] = {}
         self.messages: dict[int, Json] = {}
         self.history: dict[int, list[int]] = {}
         self.reactions: dict[int, dict[str, set[int]]] = {}
+        self.hidden_channels: set[int] = set()
+        """Channels the bot may not view: reading their history is 403 Missing Access."""
+        self.without_history: set[int] = set()
+        """Channels where the bot lacks Read Message History: their history reads empty."""
         self.files: dict[int, FakeFile] = {}
         """attachment id -> file, for user attachments and bot uploads alike"""
         self.interactions: dict[int, Json] = {}
@@ -228,6 +235,15 @@ class DiscordState:
         self.channels[channel_id]["last_message_id"] = message["id"]
         if self.channels[channel_id]["type"] == 11:
             self.channels[channel_id]["message_count"] += 1
+
+    def served(self, message: Json) -> Json:
+        """A message as Discord sends it: a reply or thread starter message with the message
+        it points at (one level deep; ``None`` once that message is deleted)."""
+        reference = message.get("message_reference")
+        if message["type"] not in (REPLY, THREAD_STARTER_MESSAGE) or not reference:
+            return message
+        referenced = self.messages.get(int(reference["message_id"]))
+        return message | {"referenced_message": referenced}
 
     def _reaction_payload(self, message: Json, user: FakeUser, emoji: str) -> Json:
         payload: Json = {

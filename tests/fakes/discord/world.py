@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from tests.fakes.discord.records import FakeFile, FakeGuild, FakeUser, Json, RestCall
+from tests.fakes.discord.records import (
+    REPLY,
+    THREAD_STARTER_MESSAGE,
+    FakeFile,
+    FakeGuild,
+    FakeUser,
+    Json,
+    RestCall,
+    now,
+)
 from tests.fakes.discord.shards import shard_of
 from tests.fakes.discord.state import DiscordState
 
@@ -58,6 +67,7 @@ class World(DiscordState):
         bot: bool = False,
     ) -> FakeUser:
         user = FakeUser(self.snowflake(), name, bot=bot, global_name=name.title())
+        self.users[user.id] = user
         if guild is not None:
             guild.members[user.id] = list(roles)
         return user
@@ -82,22 +92,76 @@ class World(DiscordState):
         message_type: int = 0,
         files: list[FakeFile] | tuple[FakeFile, ...] = (),
         flags: int = 0,
+        reply_to: Json | None = None,
     ) -> Json:
         """A user posts ``content`` (with ``files``); the gateway gets MESSAGE_CREATE.
 
         Returns the message. A voice message is ``flags=VOICE_MESSAGE_FLAG`` with one
-        ``audio/ogg`` file and no text.
+        ``audio/ogg`` file and no text. ``reply_to``: a reply to that message (type 19).
         """
         if mention_bot:
             content = f"<@{self.bot.id}> {content}"
+        if reply_to is not None:
+            message_type = REPLY
         message = self._message_payload(channel_id, author, content, message_type)
+        if reply_to is not None:
+            message["message_reference"] = self._reference_to(reply_to)
         message["flags"] = flags
         message["attachments"] = [self._attachment(f) for f in files]
-        if mention_bot:
-            message["mentions"] = [self._with_member(self.bot, message)]
+        # Discord lists the users a message mentions, as user objects with their member
+        mentioned = dict.fromkeys(int(i) for i in re.findall(r"<@!?(\d+)>", content))
+        message["mentions"] = [
+            self._with_member(self.users[i], message) for i in mentioned if i in self.users
+        ]
         self._store_message(message)
-        await self.dispatch("MESSAGE_CREATE", message)
+        await self.dispatch("MESSAGE_CREATE", self.served(message))
         return message
+
+    async def start_thread(self, starter: Json, owner: FakeUser, name: str) -> int:
+        """``owner`` starts a thread from ``starter`` (a message in a text channel), as a
+        person does in Discord's client: the thread has the starter's id, and its first
+        message is a thread starter message pointing at ``starter``. Returns the thread id."""
+        parent = self.channels[int(starter["channel_id"])]
+        thread: Json = {
+            "id": starter["id"],
+            "type": 11,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": str(owner.id),
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": now(),
+                "locked": False,
+                "create_timestamp": now(),
+            },
+        }
+        thread_id = int(thread["id"])
+        self.channels[thread_id] = thread
+        self.guilds[int(parent["guild_id"])].threads.append(thread)
+        starter["thread"] = thread
+        await self.dispatch("THREAD_CREATE", thread | {"newly_created": True})
+        first = self._message_payload(thread_id, owner, "", THREAD_STARTER_MESSAGE)
+        first["message_reference"] = self._reference_to(starter)
+        self._store_message(first)
+        await self.dispatch("MESSAGE_CREATE", self.served(first))
+        return thread_id
+
+    def _reference_to(self, message: Json) -> Json:
+        reference: Json = {
+            "type": 0,
+            "message_id": message["id"],
+            "channel_id": message["channel_id"],
+        }
+        if "guild_id" in message:
+            reference["guild_id"] = message["guild_id"]
+        return reference
 
     async def add_reaction(self, message: Json, user: FakeUser, emoji: str) -> None:
         self.reactions.setdefault(int(message["id"]), {}).setdefault(emoji, set()).add(user.id)
