@@ -112,11 +112,11 @@ async def serve(
         log.info("shutting down: no new turns; finishing answers in progress")
     finally:
         await runtime.bridge.shutdown(runtime.settings.shutdown_grace)
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception as exc:
-                log.warning("%s adapter did not stop cleanly: %s", adapter.name, exc)
+        # every adapter gets stopped, whatever another one's stop raises
+        stopped = await asyncio.gather(*(a.stop() for a in started), return_exceptions=True)
+        for adapter, result in zip(started, stopped, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("%s adapter did not stop cleanly: %s", adapter.name, result)
         for sig in handled:
             loop.remove_signal_handler(sig)
 
