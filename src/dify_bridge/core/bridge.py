@@ -29,6 +29,7 @@ from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.keys import EventKey, dify_user_for
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import ShardClaims, Store
+from dify_bridge.store.installations import InstallationRecords
 
 __all__ = ["Bridge"]
 
@@ -218,6 +219,10 @@ class Bridge:
     def shard_claims(self, platform: str) -> ShardClaims:
         """Claims on ``platform``'s gateway shards, shared with every replica of this store."""
         return self.store.shard_claims(platform)
+
+    def slack_installations(self) -> InstallationRecords:
+        """Slack installations and OAuth states, shared with every replica of this store."""
+        return self.store.slack_installations()
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""
