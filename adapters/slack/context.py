@@ -32,6 +32,7 @@ async def thread_context(
     client: AsyncWebClient,
     directory: SlackDirectory,
     *,
+    team_id: str,
     channel: str,
     thread_ts: str,
     before_ts: str,
@@ -62,7 +63,7 @@ async def thread_context(
         text = " ".join(str(message.get("text") or "").split())
         if not text:
             continue
-        lines.append(f"{await _speaker(directory, message, bot_user_id)}: {text}")
+        lines.append(f"{await _speaker(directory, team_id, message, bot_user_id)}: {text}")
     kept: list[str] = []
     total = len(HEADING)
     for line in reversed(lines):  # the newest lines matter most
@@ -82,7 +83,9 @@ def _before(message: dict[str, Any], ts: str) -> bool:
         return False
 
 
-async def _speaker(directory: SlackDirectory, message: dict[str, Any], bot_user_id: str) -> str:
+async def _speaker(
+    directory: SlackDirectory, team_id: str, message: dict[str, Any], bot_user_id: str
+) -> str:
     user = str(message.get("user") or "")
     if user and user == bot_user_id:
         return "Assistant"
@@ -90,4 +93,4 @@ async def _speaker(directory: SlackDirectory, message: dict[str, Any], bot_user_
         profile = message.get("bot_profile")
         name = profile.get("name") if isinstance(profile, dict) else None
         return str(name or message.get("username") or "A bot")
-    return (await directory.user_name(user) if user else "") or user or "Someone"
+    return (await directory.user_name(team_id, user) if user else "") or user or "Someone"
