@@ -17,6 +17,8 @@ from tests.fakes.slack.events import sign_request
 from tests.fakes.slack.records import (
     APP_TOKEN,
     BOT_TOKEN,
+    CLIENT_ID,
+    CLIENT_SECRET,
     MANIFEST,
     SIGNING_SECRET,
     ApiCall,
@@ -29,6 +31,8 @@ from tests.fakes.slack.server import FakeSlack
 __all__ = [
     "APP_TOKEN",
     "BOT_TOKEN",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
     "MANIFEST",
     "SIGNING_SECRET",
     "ApiCall",
