@@ -29,6 +29,8 @@ class OAuth(SlackState):
     def allow_install(self, team_id: str, name: str = "") -> str:
         """A user of ``team_id`` clicks "Allow" on Slack's authorize page: the one-time
         code Slack puts into the redirect back to the app."""
+        if team_id == self.home.team_id:  # the workspace the bot was in before OAuth
+            self.installs.setdefault(team_id, self.home)
         if team_id not in self.installs:
             number = len(self.installs) + 2
             self.installs[team_id] = Workspace(
