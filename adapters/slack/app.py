@@ -72,14 +72,14 @@ class SlackAdapter:
         self._metrics = bridge.metrics
         self._budgets = budgets or WorkspaceBudgets(settings.edits_per_minute)
         self._client = make_web_client(
-            settings.bot_token.value,
+            settings.bot_token.value or None,  # with OAuth, each workspace's client has its own
             settings.api_url,
             on_rate_limited=functools.partial(self._on_rate_limited, None),
         )
         self._workspaces = SlackWorkspaces(self._client, self._team_client, oauth=settings.oauth)
         self._flow = None
         if settings.oauth:
-            flow_client = make_web_client("", settings.api_url)  # oauth.v2.access: no token
+            flow_client = make_web_client(None, settings.api_url)  # oauth.v2.access: no token
             self._flow = oauth_flow(
                 settings, bridge.slack_installations(), self._workspaces, flow_client
             )
