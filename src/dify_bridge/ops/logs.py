@@ -80,6 +80,6 @@ def quiet_noisy_loggers(level: str) -> None:
 __all__ = [
     "RedactingFormatter",
     "configure_logging",
-    "quiet_noisy_loggers",
     "json_time",
+    "quiet_noisy_loggers",
 ]
