@@ -251,3 +251,48 @@ api_key = "app-two"
 
     keys = [r.headers.get("Authorization") for r in fake_dify.requests_to("/chat-messages")]
     assert keys == ["Bearer app-two", "Bearer app-desk", "Bearer app-test"]
+
+
+async def test_files_feedback_and_assistant_threads_use_the_workspace_token(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
+) -> None:
+    fake_dify.parameters["file_upload"] = {
+        "enabled": True,
+        "allowed_file_types": ["document"],
+        "allowed_file_upload_methods": ["local_file"],
+        "number_limits": 3,
+    }
+    fake_dify.parameters["suggested_questions"] = ["What can you do?"]
+    async with oauth_bot(fake_slack, fake_dify, tmp_path / "bridge.db") as bot:
+        await installed(bot, "T2", "C2")
+        await installed(bot, "T3", "C3")
+        fake_slack.add_channel("D2", "T3")
+        with fake_slack.acting_in("T2"):
+            shared = fake_slack.add_file("notes.txt", b"meeting at noon")
+            event = fake_slack.user_message(
+                "C2", "read this", mention=True, event_type="app_mention", files=[shared]
+            )
+            await bot.send(event)
+            await bot.answered("C2", event["ts"])
+            (answer,) = fake_slack.thread("C2", event["ts"])
+            await bot.send(fake_slack.reaction_event("C2", answer.ts, "+1"))
+            (message,) = fake_dify.messages.values()
+            await eventually(lambda: message.rating == "like")
+        with fake_slack.acting_in("T3"):
+            thread_ts = fake_slack.next_ts()
+            assistant = {
+                "type": "assistant_thread_started",
+                "assistant_thread": {"user_id": "U1", "channel_id": "D2", "thread_ts": thread_ts},
+                "event_ts": thread_ts,
+            }
+            await bot.send(assistant)
+            await fake_slack.wait_until(
+                lambda: bool(fake_slack.calls_to("assistant.threads.setSuggestedPrompts"))
+            )
+
+    t2, t3 = fake_slack.installs["T2"].token, fake_slack.installs["T3"].token
+    assert fake_slack.downloads == [(shared["id"], t2)]
+    assert fake_dify.files and next(iter(fake_dify.files.values())).content == b"meeting at noon"
+    assert {c.token for c in fake_slack.calls_to("users.info")} == {t2}  # names, is-bot checks
+    (prompts,) = fake_slack.calls_to("assistant.threads.setSuggestedPrompts")
+    assert prompts.token == t3 and prompts.ok
