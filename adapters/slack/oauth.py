@@ -6,7 +6,8 @@ the store and in a cookie for 10 minutes); Slack sends the browser back to
 into the workspace's bot token. A state is good once (a forged, replayed or
 expired one gets bolt's failure page). ``SLACK_ALLOWED_TEAMS`` refuses the
 other workspaces with a page that says so, before anything is saved.
-``tokens_revoked`` / ``app_uninstalled`` delete the workspace's installation.
+(its new token is revoked at once). ``tokens_revoked`` / ``app_uninstalled``
+delete the workspace's installation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltError
-from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+)
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -30,6 +35,7 @@ from dify_bridge.config import SlackSettings
 from dify_bridge.core import InstallationRecords
 from dify_bridge.ops.slack_scopes import SLACK_SCOPES
 
+from .client import SlackCallFailed, call_slack
 from .installations import STATE_SECONDS, StoredInstallations, StoredStates, TokenCipher
 from .workspaces import SlackWorkspaces
 
@@ -60,11 +66,21 @@ class BridgeOAuthFlow(AsyncOAuthFlow):
     ) -> None:
         team_id = installation.team_id or installation.enterprise_id or ""
         if self.allowed_teams and team_id not in self.allowed_teams:
+            await self._revoke(installation.bot_token)
             raise TeamNotAllowed(team_id, installation.team_name or "")
         await super().store_installation(request, installation)
         log.info(
             "installed in Slack workspace %s (%s)", installation.team_id, installation.team_name
         )
+
+    async def _revoke(self, token: str | None) -> None:
+        """Slack installed the app when it gave the token: take that back too."""
+        if not token:
+            return
+        try:
+            await call_slack("auth.revoke", self.client.auth_revoke(token=token))
+        except SlackCallFailed as exc:
+            log.warning("the refused workspace's token was not revoked: %s", exc.error)
 
 
 def oauth_flow(
@@ -124,7 +140,7 @@ async def _delete_workspace(store: StoredInstallations, context: AsyncBoltContex
     log.info("uninstalled from Slack workspace %s: its tokens are deleted", context.team_id)
 
 
-async def _succeeded(args: Any) -> BoltResponse:
+async def _succeeded(args: AsyncSuccessArgs) -> BoltResponse:
     response: BoltResponse = await args.default.success(args)
     return response
 

@@ -116,6 +116,9 @@ async def test_allowed_teams_refuse_another_workspace_with_a_page_that_says_so(
         assert refused.status == 403
         assert "may not be installed in Elsewhere Inc" in refused.page
         assert installed_teams(db) == set()
+        (revoked,) = fake_slack.calls_to("auth.revoke")  # Slack's side of the install undone
+        assert revoked.ok and revoked.token == fake_slack.installs["T9"].token
+        assert not fake_slack.installs["T9"].installed
         await installed(bot, "T2", "C2")
         with fake_slack.acting_in("T2"):
             await bot.ask("C2", "allowed here")

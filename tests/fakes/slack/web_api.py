@@ -117,6 +117,11 @@ class WebApi(SlackState):
             "is_enterprise_install": False,
         }
 
+    def _api_auth_revoke(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The calling token stops working (an installed workspace's: the app is removed)."""
+        self.workspace.installed = False
+        return {"ok": True, "revoked": True}
+
     def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{self._port}/socket-mode/{uuid.uuid4().hex}"
         return {"ok": True, "url": url}
