@@ -35,7 +35,6 @@ from .budgets import WorkspaceBudgets
 from .client import SlackCallFailed, call_slack, make_web_client
 from .events import BotIdentity
 from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error
-from .installations import StoredInstallations
 from .listeners import SlackListeners
 from .oauth import INSTALL_PATH, REDIRECT_PATH, oauth_flow, register_uninstall_listeners
 from .socket import ScreeningSocketModeHandler
@@ -95,9 +94,7 @@ class SlackAdapter:
         self._app.error(on_bolt_error)
         self._app.middleware(self._workspaces.remember)
         if self._flow is not None:
-            store = self._flow.settings.installation_store
-            assert isinstance(store, StoredInstallations)
-            register_uninstall_listeners(self._app, store)
+            register_uninstall_listeners(self._app, self._flow.installations)
         self._gate = (
             SlackRequestGate(settings.signing_secret.value)
             if settings.signing_secret.value

@@ -60,6 +60,7 @@ class BridgeOAuthFlow(AsyncOAuthFlow):
     """bolt's flow, refusing workspaces outside ``SLACK_ALLOWED_TEAMS`` before saving."""
 
     allowed_teams: frozenset[str] = frozenset()
+    installations: StoredInstallations
 
     async def store_installation(
         self, request: AsyncBoltRequest, installation: Installation
@@ -112,6 +113,7 @@ def oauth_flow(
         ),
     )
     flow.allowed_teams = settings.allowed_teams
+    flow.installations = store
     return flow
 
 
