@@ -32,6 +32,8 @@ CORE = {
     "FormField",
     "FormView",
     "Incoming",
+    "InstallationRecord",
+    "InstallationRecords",
     "Message",
     "MessageKey",
     "Opening",

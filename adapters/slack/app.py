@@ -1,7 +1,8 @@
 """Slack: events in through slack-bolt (Socket Mode or HTTP), answers out through sinks.
 
 This module runs the connection: the bolt app, its web client, Socket Mode
-or the HTTP server (``POST /slack/events``, ``GET /healthz``). What each
+or the HTTP server (``POST /slack/events``, ``GET /healthz``, and with OAuth
+``GET /slack/install`` and ``GET /slack/oauth_redirect``, :mod:`.oauth`). What each
 event means is :mod:`dify_bridge.adapters.slack.listeners`; what a request
 must be before bolt sees it is :mod:`dify_bridge.adapters.slack.http`
 (HTTP) and :mod:`dify_bridge.adapters.slack.socket` (Socket Mode).
@@ -12,18 +13,21 @@ one log line (no traceback) and a 200 (:mod:`dify_bridge.adapters.slack.boundary
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.config import SlackSettings
-from dify_bridge.core import Bridge
+from dify_bridge.core import Bridge, BridgeError
 from dify_bridge.ops.http import add_health_route, server_logger
 
 from .boundary import UnreadableRequest, dispatch, on_bolt_error
@@ -32,7 +36,9 @@ from .client import SlackCallFailed, call_slack, make_web_client
 from .events import BotIdentity
 from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error
 from .listeners import SlackListeners
+from .oauth import INSTALL_PATH, REDIRECT_PATH, oauth_flow, register_uninstall_listeners
 from .socket import ScreeningSocketModeHandler
+from .workspaces import SlackWorkspaces
 
 __all__ = ["SlackAdapter", "SlackStartFailed"]
 
@@ -53,7 +59,8 @@ class SlackStartFailed(SlackCallFailed):
 
 
 class SlackAdapter:
-    """One Slack workspace's bot, in Socket Mode if an app token is set, else HTTP."""
+    """One workspace's bot (Socket Mode if an app token is set, else HTTP), or with
+    OAuth the bot of every workspace that installed it (HTTP)."""
 
     name = "slack"
 
@@ -64,19 +71,30 @@ class SlackAdapter:
         self._metrics = bridge.metrics
         self._budgets = budgets or WorkspaceBudgets(settings.edits_per_minute)
         self._client = make_web_client(
-            settings.bot_token.value,
+            settings.bot_token.value or None,  # with OAuth, each workspace's client has its own
             settings.api_url,
-            on_rate_limited=self._on_rate_limited,
+            on_rate_limited=functools.partial(self._on_rate_limited, None),
         )
+        self._workspaces = SlackWorkspaces(self._client, self._team_client, oauth=settings.oauth)
+        self._flow = None
+        if settings.oauth:
+            flow_client = make_web_client(None, settings.api_url)  # oauth.v2.access: no token
+            self._flow = oauth_flow(
+                settings, bridge.slack_installations(), self._workspaces, flow_client
+            )
         self._app = AsyncApp(
             name="dify-bridge",
             client=self._client,
             signing_secret=settings.signing_secret.value,
             request_verification_enabled=True,
+            oauth_flow=self._flow,
             # unmatched requests go to the error handler below (one line, 200), not a 404
             raise_error_for_unhandled_request=True,
         )
         self._app.error(on_bolt_error)
+        self._app.middleware(self._workspaces.remember)
+        if self._flow is not None:
+            register_uninstall_listeners(self._app, self._flow.installations)
         self._gate = (
             SlackRequestGate(settings.signing_secret.value)
             if settings.signing_secret.value
@@ -87,9 +105,7 @@ class SlackAdapter:
         self._socket: ScreeningSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
-        SlackListeners(settings, bridge, self._client, self._budgets, self._identity).register(
-            self._app
-        )
+        SlackListeners(settings, bridge, self._workspaces, self._budgets).register(self._app)
 
     @property
     def port(self) -> int:
@@ -112,17 +128,27 @@ class SlackAdapter:
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
         self._client.session = self._session
+        if self._flow is not None:
+            self._flow.client.session = self._session
         try:
             if self._settings.socket_mode:
                 self._bot = await self._identify()
                 await self._connect_socket()
             else:
                 await self._serve_http()
-                self._bot = await self._identify()
+                if not self._settings.oauth:
+                    self._bot = await self._identify()
         except BaseException:
             await self.stop()
             raise
         self._ready = True
+        if self._bot is None:
+            log.info(
+                "Slack is up for every workspace that installs it: HTTP on port %s, installs at %s",
+                self.port,
+                INSTALL_PATH,
+            )
+            return
         mode = "Socket Mode" if self._settings.socket_mode else f"HTTP on port {self.port}"
         log.info("Slack bot %s of team %s is up (%s)", self._bot.user_id, self._bot.team_id, mode)
 
@@ -141,15 +167,9 @@ class SlackAdapter:
 
     async def _identify(self) -> BotIdentity:
         try:
-            data = await call_slack("auth.test", self._client.auth_test())
+            return await self._workspaces.identity()
         except SlackCallFailed as exc:
             raise SlackStartFailed(exc.method, exc.error, setting="SLACK_BOT_TOKEN") from None
-        return BotIdentity(
-            team_id=str(data.get("team_id") or ""),
-            user_id=str(data.get("user_id") or ""),
-            bot_id=str(data.get("bot_id") or ""),
-            workspace_url=str(data.get("url") or ""),
-        )
 
     async def _connect_socket(self) -> None:
         handler = ScreeningSocketModeHandler(
@@ -171,6 +191,9 @@ class SlackAdapter:
         # aiohttp refuses a body over client_max_size while reading it (413)
         app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
         app.router.add_post(EVENTS_PATH, self._handle_events)
+        if self._flow is not None:
+            app.router.add_get(INSTALL_PATH, self._handle_install)
+            app.router.add_get(REDIRECT_PATH, self._handle_install)
         add_health_route(app, lambda: self._ready)  # /metrics only on METRICS_PORT
         self._runner = web.AppRunner(app, access_log=None, logger=server_logger())
         await self._runner.setup()
@@ -200,6 +223,20 @@ class SlackAdapter:
             return web.Response(status=200)
         return await to_aiohttp_response(response)
 
+    async def _handle_install(self, request: web.Request) -> web.Response:
+        """The install page, and Slack's redirect back with a code (bolt's OAuth flow)."""
+        assert self._flow is not None
+        bolt_request = await to_bolt_request(request)
+        try:
+            if request.path == INSTALL_PATH:
+                response = await self._flow.handle_installation(bolt_request)
+            else:
+                response = await self._flow.handle_callback(bolt_request)
+        except BridgeError as exc:  # the store is down: the install can be tried again
+            log.error("Slack install at %s failed: %s", request.path, exc)
+            response = BoltResponse(status=503, body="The install failed; please try again.")
+        return await to_aiohttp_response(response)
+
     async def _admit(self, request: web.Request) -> str | None:
         """The verified body of ``request`` (None: an ssl_check), else :class:`Refused`."""
         if self._gate is None:
@@ -215,14 +252,17 @@ class SlackAdapter:
             raise Refused(400, f"body could not be read ({brief_error(exc)})") from None
         return self._gate.admit(raw, request.headers)
 
-    def _on_rate_limited(self, method: str, retry_after: float) -> None:
+    def _on_rate_limited(self, team_id: str | None, method: str, retry_after: float) -> None:
         self._metrics.rate_limited.labels("slack").inc()
-        self._budgets.on_rate_limited(method, retry_after)
+        self._budgets.on_rate_limited(method, retry_after, team_id=team_id)
 
-    async def _identity(self) -> BotIdentity:
-        if self._bot is None:
-            self._bot = await self._identify()
-        return self._bot
+    def _team_client(self, token: str, team_id: str) -> AsyncWebClient:
+        """A workspace's own client: its 429s pause only its own budgets."""
+        return make_web_client(
+            token,
+            self._settings.api_url,
+            on_rate_limited=functools.partial(self._on_rate_limited, team_id),
+        )
 
 
 def _socket_up(client: SocketModeClient) -> bool:

@@ -21,13 +21,12 @@ import logging
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from dify_bridge.core import Bridge
 from dify_bridge.keys import RouteScope, ThreadKey
 
 from .client import SlackCallFailed, call_slack
 from .events import UserMessage
+from .workspaces import SlackWorkspaces, team_of
 
 __all__ = ["MAX_PROMPTS", "SlackAssistant", "route_scopes"]
 
@@ -51,9 +50,9 @@ class AssistantThread(NamedTuple):
 class SlackAssistant:
     """``assistant_thread_started`` / ``assistant_thread_context_changed`` and thread titles."""
 
-    def __init__(self, bridge: Bridge, client: AsyncWebClient) -> None:
+    def __init__(self, bridge: Bridge, workspaces: SlackWorkspaces) -> None:
         self._bridge = bridge
-        self._client = client
+        self._workspaces = workspaces
         self._contexts: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def scopes_for(self, message: UserMessage) -> tuple[str, ...]:
@@ -69,11 +68,12 @@ class SlackAssistant:
             return
         await self._route(thread)
         channel, thread_ts, scopes = thread.channel, thread.thread_ts, thread.scopes
+        client = self._workspaces.client(team_of(body))
         opening = await self._bridge.opening(scopes)
         if opening.statement:
             await self._call(
                 "chat.postMessage",
-                self._client.chat_postMessage(
+                client.chat_postMessage(
                     channel=channel,
                     thread_ts=thread_ts,
                     markdown_text=opening.statement,
@@ -88,7 +88,7 @@ class SlackAssistant:
         if prompts:
             await self._call(
                 "assistant.threads.setSuggestedPrompts",
-                self._client.assistant_threads_setSuggestedPrompts(
+                client.assistant_threads_setSuggestedPrompts(
                     channel_id=channel, thread_ts=thread_ts, prompts=prompts
                 ),
             )
@@ -111,7 +111,7 @@ class SlackAssistant:
             return
         await self._call(
             "assistant.threads.setTitle",
-            self._client.assistant_threads_setTitle(
+            self._workspaces.client(message.team_id).assistant_threads_setTitle(
                 channel_id=message.channel,
                 thread_ts=message.thread_ts,
                 title=_short(message.text, TITLE_MAX_CHARS),

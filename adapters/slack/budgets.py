@@ -114,10 +114,14 @@ class WorkspaceBudgets:
         """The ``chat.update`` budget of ``team_id``."""
         return self.team(team_id).update
 
-    def on_rate_limited(self, method: str, retry_after: float) -> None:
-        """A 429 pauses that method for every answer (one bot token, one workspace)."""
+    def on_rate_limited(
+        self, method: str, retry_after: float, *, team_id: str | None = None
+    ) -> None:
+        """A 429 pauses that method for every answer of the workspace whose token got it
+        (``team_id``; None: the one bot token, so every workspace known)."""
         now = self._clock()
-        for team_id, budgets in self._teams.items():
+        teams = self._teams.items() if team_id is None else [(team_id, self.team(team_id))]
+        for team_id, budgets in teams:
             budget = budgets.for_method(method)
             if budget is None:
                 continue

@@ -100,7 +100,7 @@ def _retry_after(response: HttpResponse) -> float:
 
 
 def make_web_client(
-    token: str,
+    token: str | None,
     base_url: str,
     *,
     on_rate_limited: RateLimitObserver | None = None,

@@ -79,7 +79,7 @@ class SlackCommands:
         bridge: Bridge,
         *,
         access: SlackAccess,
-        identity: Callable[[], Awaitable[BotIdentity]],
+        identity: Callable[[str], Awaitable[BotIdentity]],
     ) -> None:
         self._bridge = bridge
         self._access = access
@@ -93,7 +93,7 @@ class SlackCommands:
             await ack()
             return
         if not parsed.team_id:
-            parsed = dataclasses.replace(parsed, team_id=(await self._identity()).team_id)
+            parsed = dataclasses.replace(parsed, team_id=(await self._identity("")).team_id)
         if not self._access.allows(parsed.channel, parsed.user):
             await ack(text=notices.NOT_HERE, response_type="ephemeral")
             return

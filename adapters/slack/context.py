@@ -31,6 +31,7 @@ async def thread_context(
     client: AsyncWebClient,
     directory: SlackDirectory,
     *,
+    team_id: str,
     channel: str,
     thread_ts: str,
     before_ts: str,
@@ -58,7 +59,7 @@ async def thread_context(
     # speakers are looked up for the messages that can be kept only
     earlier = [m for m in messages if _before(m, before_ts) and str(m.get("text") or "").strip()]
     said = [
-        Said(await _speaker(directory, message, bot_user_id), str(message["text"]))
+        Said(await _speaker(directory, team_id, message, bot_user_id), str(message["text"]))
         for message in earlier[-history.MAX_MESSAGES :]
     ]
     return history.history_text(said)
@@ -71,7 +72,9 @@ def _before(message: dict[str, Any], ts: str) -> bool:
         return False
 
 
-async def _speaker(directory: SlackDirectory, message: dict[str, Any], bot_user_id: str) -> str:
+async def _speaker(
+    directory: SlackDirectory, team_id: str, message: dict[str, Any], bot_user_id: str
+) -> str:
     user = str(message.get("user") or "")
     if user and user == bot_user_id:
         return history.speaker_label("", own=True)
@@ -79,4 +82,4 @@ async def _speaker(directory: SlackDirectory, message: dict[str, Any], bot_user_
         profile = message.get("bot_profile")
         name = profile.get("name") if isinstance(profile, dict) else None
         return history.speaker_label(str(name or message.get("username") or ""), bot=True)
-    return history.speaker_label((await directory.user_name(user) if user else "") or user)
+    return history.speaker_label((await directory.user_name(team_id, user) if user else "") or user)

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from dify_bridge.core import BoundedDict
 
 from .client import SlackCallFailed, call_slack
+from .workspaces import SlackWorkspaces
 
 __all__ = ["SlackDirectory"]
 
@@ -18,48 +17,53 @@ log = logging.getLogger(__name__)
 
 
 class SlackDirectory:
-    """``users.info`` / ``conversations.info`` with a cache; failures give ``""``."""
+    """``users.info`` / ``conversations.info`` with a cache; failures give ``""``.
 
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-        self._users = BoundedDict[str, str]()
-        self._bots = BoundedDict[str, bool]()
-        self._channels = BoundedDict[str, str]()
+    Each lookup asks with the token of the workspace it is for, and is remembered per
+    workspace."""
 
-    async def user_name(self, user_id: str) -> str:
-        if user_id not in self._users:
-            await self._look_up(user_id)
-        return self._users.get(user_id) or ""
+    def __init__(self, workspaces: SlackWorkspaces) -> None:
+        self._workspaces = workspaces
+        self._users = BoundedDict[tuple[str, str], str]()
+        self._bots = BoundedDict[tuple[str, str], bool]()
+        self._channels = BoundedDict[tuple[str, str], str]()
 
-    async def is_bot(self, user_id: str) -> bool:
+    async def user_name(self, team_id: str, user_id: str) -> str:
+        if (team_id, user_id) not in self._users:
+            await self._look_up(team_id, user_id)
+        return self._users.get((team_id, user_id)) or ""
+
+    async def is_bot(self, team_id: str, user_id: str) -> bool:
         """True for another app's bot user (reaction events carry no ``bot_id``)."""
-        if user_id not in self._bots:
-            await self._look_up(user_id)
-        return bool(self._bots.get(user_id))
+        if (team_id, user_id) not in self._bots:
+            await self._look_up(team_id, user_id)
+        return bool(self._bots.get((team_id, user_id)))
 
-    async def _look_up(self, user_id: str) -> None:
+    async def _look_up(self, team_id: str, user_id: str) -> None:
         try:
-            data = await call_slack("users.info", self._client.users_info(user=user_id))
+            client = self._workspaces.client(team_id)
+            data = await call_slack("users.info", client.users_info(user=user_id))
         except SlackCallFailed as exc:
             log.info("no details for user %s: %s", user_id, exc.error)
             return
         user = data.get("user") or {}
-        self._users[user_id] = _user_name(user)
-        self._bots[user_id] = bool(user.get("is_bot"))
+        self._users[(team_id, user_id)] = _user_name(user)
+        self._bots[(team_id, user_id)] = bool(user.get("is_bot"))
 
-    async def channel_name(self, channel: str) -> str:
-        if channel in self._channels:
-            return self._channels.get(channel) or ""
+    async def channel_name(self, team_id: str, channel: str) -> str:
+        if (team_id, channel) in self._channels:
+            return self._channels.get((team_id, channel)) or ""
         try:
+            client = self._workspaces.client(team_id)
             data = await call_slack(
-                "conversations.info", self._client.conversations_info(channel=channel)
+                "conversations.info", client.conversations_info(channel=channel)
             )
         except SlackCallFailed as exc:
             log.info("no name for channel %s: %s", channel, exc.error)
             return ""
         info = data.get("channel") or {}
         name = "" if info.get("is_im") else str(info.get("name") or "")
-        self._channels[channel] = name
+        self._channels[(team_id, channel)] = name
         return name
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,24 +28,26 @@ log = logging.getLogger(__name__)
 class SlackFiles:
     """Fetches shared files; the token only ever goes to Slack's own hosts."""
 
-    def __init__(self, bot_token: str, api_url: str) -> None:
-        self._token = bot_token
+    def __init__(self, token_of: Callable[[str], str], api_url: str) -> None:
+        self._token_of = token_of
         self._api_host = urlparse(api_url).hostname or ""
 
-    def fetchable(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
-        """``attachments`` with a ``fetch`` that downloads each one."""
+    def fetchable(
+        self, team_id: str, attachments: tuple[Attachment, ...]
+    ) -> tuple[Attachment, ...]:
+        """``attachments`` with a ``fetch`` that downloads each one with ``team_id``'s token."""
         return tuple(
-            dataclasses.replace(a, fetch=functools.partial(self.download, a.url))
+            dataclasses.replace(a, fetch=functools.partial(self.download, team_id, a.url))
             if self._trusted(a.url)
             else a
             for a in attachments
         )
 
-    async def download(self, url: str, max_bytes: int) -> bytes:
+    async def download(self, team_id: str, url: str, max_bytes: int) -> bytes:
         """The whole file; :class:`~dify_bridge.core.FileTooLarge` past ``max_bytes``."""
         if not self._trusted(url):
             raise SlackCallFailed("file download", "not a Slack file URL")
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": f"Bearer {self._token_of(team_id)}"}
         return await download(
             "Slack file download", url, max_bytes, headers=headers, refuse_html=True
         )

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
-from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.core import Bridge, FormView, MessageKey, ThreadKey, notices
 
@@ -32,6 +31,7 @@ from .directory import SlackDirectory
 from .events import BotIdentity
 from .format import markdown_to_mrkdwn
 from .sink import SlackSink
+from .workspaces import SlackWorkspaces
 
 __all__ = ["FORM_ACTION", "FORM_VIEW", "SlackForms"]
 
@@ -117,15 +117,15 @@ class SlackForms:
     def __init__(
         self,
         bridge: Bridge,
-        client: AsyncWebClient,
+        workspaces: SlackWorkspaces,
         *,
         access: SlackAccess,
         directory: SlackDirectory,
         budgets: WorkspaceBudgets,
-        identity: Callable[[], Awaitable[BotIdentity]],
+        identity: Callable[[str], Awaitable[BotIdentity]],
     ) -> None:
         self._bridge = bridge
-        self._client = client
+        self._workspaces = workspaces
         self._access = access
         self._directory = directory
         self._budgets = budgets
@@ -136,7 +136,7 @@ class SlackForms:
         team, channel, thread = ThreadKey.parse(form.thread_key).parts
         posted = await call_slack(
             "chat.postMessage",
-            self._client.chat_postMessage(
+            self._workspaces.client(team).chat_postMessage(
                 channel=channel,
                 thread_ts=None if thread == "dm" else thread,
                 text=f"📝 {form.title or 'A form'}",
@@ -148,10 +148,10 @@ class SlackForms:
         return str(MessageKey.slack(team, channel, str(posted.get("ts") or "")))
 
     async def close_form(self, message_key: str, form: FormView, outcome: str) -> None:
-        _, channel, ts = message_key.split(":")[1:4]
+        team, channel, ts = message_key.split(":")[1:4]
         await call_slack(
             "chat.update",
-            self._client.chat_update(
+            self._workspaces.client(team).chat_update(
                 channel=channel,
                 ts=ts,
                 text=markdown_to_mrkdwn(outcome),
@@ -169,7 +169,7 @@ class SlackForms:
             channel = str(body["container"]["channel_id"])
             message_ts = str(body["container"]["message_ts"])
             thread_ts = body["container"].get("thread_ts")
-            team = str((body.get("team") or {}).get("id") or (await self._identity()).team_id)
+            team = str((body.get("team") or {}).get("id") or (await self._identity("")).team_id)
         except (KeyError, TypeError, ValueError) as exc:
             log.info("form click ignored: malformed payload (%s)", exc)
             return
@@ -184,7 +184,7 @@ class SlackForms:
             try:
                 await call_slack(
                     "views.open",
-                    self._client.views_open(
+                    self._workspaces.client(team).views_open(
                         trigger_id=str(body.get("trigger_id") or ""),
                         view=modal(form, action_id, metadata),
                     ),
@@ -222,10 +222,10 @@ class SlackForms:
         user: str,
         place: dict[str, str],
     ) -> None:
-        name = await self._directory.user_name(user)
+        name = await self._directory.user_name(place["team"], user)
         thread = place.get("thread") or None
         sink = SlackSink(
-            self._client,
+            self._workspaces.client(place["team"]),
             team_id=place["team"],
             channel=place["channel"],
             thread_ts=thread,
@@ -241,7 +241,7 @@ class SlackForms:
         try:
             await call_slack(
                 "chat.postEphemeral",
-                self._client.chat_postEphemeral(
+                self._workspaces.client(place["team"]).chat_postEphemeral(
                     channel=place["channel"],
                     user=user,
                     text=markdown_to_mrkdwn(text),

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
-from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.core import ActionKind, Bridge, Reaction, notices
 from dify_bridge.keys import MessageKey
@@ -33,6 +32,7 @@ from .events import BotIdentity, UserMessage, parse_reaction, parse_stop
 from .format import markdown_to_mrkdwn
 from .messages import SlackMessages
 from .payload import MalformedPayload, ignored
+from .workspaces import SlackWorkspaces, team_of
 
 __all__ = ["SlackInteractions"]
 
@@ -45,22 +45,23 @@ class SlackInteractions:
     def __init__(
         self,
         bridge: Bridge,
-        client: AsyncWebClient,
+        workspaces: SlackWorkspaces,
         *,
         access: SlackAccess,
         directory: SlackDirectory,
         messages: SlackMessages,
-        identity: Callable[[], Awaitable[BotIdentity]],
+        identity: Callable[[str], Awaitable[BotIdentity]],
     ) -> None:
         self._bridge = bridge
-        self._client = client
+        self._workspaces = workspaces
         self._access = access
         self._directory = directory
         self._messages = messages
         self._identity = identity
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
-        bot = await self._identity()
+        team_id = team_of(body)
+        bot = await self._identity(team_id)
         try:
             stop = parse_stop(body, bot)
             found = parse_reaction(body, bot) if stop is None else None
@@ -69,13 +70,13 @@ class SlackInteractions:
             return
         if stop is not None:
             if self._access.allows(stop.channel, stop.user) and not await self._directory.is_bot(
-                stop.user
+                team_id, stop.user
             ):
                 await self._bridge.stop_answer(message_key=stop.message_key)
             return
         if found is None or not self._access.allows(found.channel, found.reaction.user_id):
             return
-        if await self._directory.is_bot(found.reaction.user_id):
+        if await self._directory.is_bot(team_id, found.reaction.user_id):
             return  # another app's reactions are not a person's feedback
         await self._bridge.handle_reaction(found.reaction)
 
@@ -88,22 +89,24 @@ class SlackInteractions:
             return
         if click is None or not self._access.allows(click.channel, click.user):
             return
-        team_id = click.team_id or (await self._identity()).team_id
+        team_id = click.team_id or (await self._identity(team_of(body))).team_id
         key = str(MessageKey.slack(team_id, click.channel, click.message_ts))
         if click.kind is ActionKind.STOP:
             await self._bridge.stop_answer(message_key=key)
         elif click.kind is ActionKind.FEEDBACK:
             sent = await self._bridge.handle_reaction(Reaction(key, click.rating, click.user))
-            await self._tell(click, notices.FEEDBACK_THANKS if sent else notices.FEEDBACK_NOT_SENT)
+            await self._tell(
+                click, team_id, notices.FEEDBACK_THANKS if sent else notices.FEEDBACK_NOT_SENT
+            )
         elif click.kind is ActionKind.SUGGESTED:
             await self._ask_suggestion(click, team_id, key)
 
-    async def _tell(self, click: ButtonClick, text: str) -> None:
+    async def _tell(self, click: ButtonClick, team_id: str, text: str) -> None:
         """A line only the clicker sees, under the answer."""
         try:
             await call_slack(
                 "chat.postEphemeral",
-                self._client.chat_postEphemeral(
+                self._workspaces.client(team_id).chat_postEphemeral(
                     channel=click.channel,
                     user=click.user,
                     text=text,
@@ -118,11 +121,11 @@ class SlackInteractions:
         if not await self._bridge.claim_click(key, click.value, click.user):
             log.info("suggestion already asked in %s; ignoring the repeat click", click.channel)
             return
-        name = await self._directory.user_name(click.user)
+        name = await self._directory.user_name(team_id, click.user)
         try:
             posted = await call_slack(
                 "chat.postMessage",
-                self._client.chat_postMessage(
+                self._workspaces.client(team_id).chat_postMessage(
                     channel=click.channel,
                     thread_ts=click.thread_ts,
                     text=markdown_to_mrkdwn(notices.asked_line(name, click.value)),

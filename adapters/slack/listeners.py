@@ -26,7 +26,6 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.config import SlackSettings
 from dify_bridge.core import Bridge
@@ -36,11 +35,11 @@ from .assistant import SlackAssistant
 from .budgets import WorkspaceBudgets
 from .commands import COMMAND, SlackCommands
 from .directory import SlackDirectory
-from .events import BotIdentity
 from .files import SlackFiles
 from .forms import FORM_ACTION, FORM_VIEW, SlackForms
 from .interactions import SlackInteractions
 from .messages import SlackMessages
+from .workspaces import SlackWorkspaces
 
 __all__ = ["SlackListeners"]
 
@@ -54,20 +53,20 @@ class SlackListeners:
         self,
         settings: SlackSettings,
         bridge: Bridge,
-        client: AsyncWebClient,
+        workspaces: SlackWorkspaces,
         budgets: WorkspaceBudgets,
-        identity: Callable[[], Awaitable[BotIdentity]],
     ) -> None:
         access = SlackAccess(settings)
-        self.assistant = SlackAssistant(bridge, client)
-        directory = SlackDirectory(client)
+        identity = workspaces.identity
+        self.assistant = SlackAssistant(bridge, workspaces)
+        directory = SlackDirectory(workspaces)
         self.messages = SlackMessages(
             bridge,
-            client,
+            workspaces,
             access=access,
             budgets=budgets,
             directory=directory,
-            files=SlackFiles(settings.bot_token.value, settings.api_url),
+            files=SlackFiles(workspaces.token, settings.api_url),
             identity=identity,
             streaming=settings.streaming == "auto",
             thread_context=settings.thread_context,
@@ -75,7 +74,7 @@ class SlackListeners:
         )
         self.interactions = SlackInteractions(
             bridge,
-            client,
+            workspaces,
             access=access,
             directory=directory,
             messages=self.messages,
@@ -84,7 +83,7 @@ class SlackListeners:
         self.commands = SlackCommands(bridge, access=access, identity=identity)
         self.forms = SlackForms(
             bridge,
-            client,
+            workspaces,
             access=access,
             directory=directory,
             budgets=budgets,

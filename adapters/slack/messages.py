@@ -16,8 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from dify_bridge.core import Bridge, Incoming
 
 from .access import SlackAccess
@@ -30,6 +28,7 @@ from .files import SlackFiles
 from .payload import MalformedPayload, ignored
 from .sink import SlackSink
 from .streaming import SlackStreamSink
+from .workspaces import SlackWorkspaces, team_of
 
 __all__ = ["SlackMessages", "route_scopes"]
 
@@ -42,22 +41,22 @@ class SlackMessages:
     def __init__(
         self,
         bridge: Bridge,
-        client: AsyncWebClient,
+        workspaces: SlackWorkspaces,
         *,
         access: SlackAccess,
         budgets: WorkspaceBudgets,
         directory: SlackDirectory,
         files: SlackFiles,
-        identity: Callable[[], Awaitable[BotIdentity]],
+        identity: Callable[[str], Awaitable[BotIdentity]],
         streaming: bool = True,
         thread_context: bool = True,
         assistant: SlackAssistant | None = None,
     ) -> None:
-        self._assistant = assistant or SlackAssistant(bridge, client)
+        self._assistant = assistant or SlackAssistant(bridge, workspaces)
         self._streaming = streaming
         self._thread_context = thread_context
         self._bridge = bridge
-        self._client = client
+        self._workspaces = workspaces
         self._access = access
         self._budgets = budgets
         self._directory = directory
@@ -78,10 +77,11 @@ class SlackMessages:
             or await self._bridge.follows(message.thread_key)
         ):
             return ""
-        bot = await self._identity()
+        bot = await self._identity(message.team_id)
         return await thread_context(
-            self._client,
+            self._workspaces.client(message.team_id),
             self._directory,
+            team_id=message.team_id,
             channel=message.channel,
             thread_ts=message.thread_ts,
             before_ts=message.ts,
@@ -100,7 +100,7 @@ class SlackMessages:
         await self.answer(message)
 
     async def _parse(self, body: dict[str, Any]) -> UserMessage | None:
-        bot = await self._identity()
+        bot = await self._identity(team_of(body))
         try:
             return parse_message(body, bot)
         except MalformedPayload as exc:
@@ -109,21 +109,24 @@ class SlackMessages:
 
     async def answer(self, message: UserMessage, *, context: str = "") -> None:
         """Answer ``message`` in its thread (the bridge never raises for Dify or Slack)."""
-        bot = await self._identity()
-        channel_name = "" if message.is_dm else await self._directory.channel_name(message.channel)
+        bot = await self._identity(message.team_id)
+        team = message.team_id
+        channel_name = (
+            "" if message.is_dm else await self._directory.channel_name(team, message.channel)
+        )
         incoming = Incoming(
             platform="slack",
             thread_key=message.thread_key,
             text=message.text,
             user_id=message.user,
             event_keys=message.event_keys,
-            user_name=await self._directory.user_name(message.user),
+            user_name=await self._directory.user_name(team, message.user),
             channel_id=message.channel,
             channel_name=channel_name,
             thread_url=message.thread_url(bot.workspace_url),
             shared=not message.is_dm,
             route_scopes=self._assistant.scopes_for(message),
-            attachments=self._files.fetchable(message.attachments),
+            attachments=self._files.fetchable(team, message.attachments),
             context=context,
         )
         await self._assistant.first_question(message)
@@ -136,7 +139,7 @@ class SlackMessages:
         thread_ts = message.reply_thread_ts
         if self._streaming and thread_ts:
             return SlackStreamSink(
-                self._client,
+                self._workspaces.client(message.team_id),
                 team_id=message.team_id,
                 channel=message.channel,
                 thread_ts=thread_ts,
@@ -146,7 +149,7 @@ class SlackMessages:
                 assistant_thread=message.is_dm,
             )
         return SlackSink(
-            self._client,
+            self._workspaces.client(message.team_id),
             team_id=message.team_id,
             channel=message.channel,
             thread_ts=thread_ts,

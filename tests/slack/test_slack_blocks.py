@@ -94,5 +94,5 @@ async def test_a_burst_of_429s_pauses_edits_once_not_once_per_answer():
     ],
 )
 def test_the_token_only_goes_to_slack(url: str, trusted: bool):
-    files = SlackFiles("xoxb-t", "https://slack.com/api/")
+    files = SlackFiles(lambda team_id: "xoxb-t", "https://slack.com/api/")
     assert files._trusted(url) is trusted

@@ -7,23 +7,22 @@ error message can show them.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from dify_bridge.config.reader import Reader
 from dify_bridge.config.routes import Route, load_routes
 from dify_bridge.config.secret import Secret
+from dify_bridge.config.slack import DEFAULT_SLACK_API_URL, SlackSettings, parse_slack
 from dify_bridge.errors import ConfigError
 
 DEFAULT_DIFY_API_URL = "https://api.dify.ai/v1"
 DEFAULT_DATABASE_URL = "sqlite:///dify-bridge.db"
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg"
 MB = 1024 * 1024
@@ -37,29 +36,6 @@ class DifySettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     """A stream with no bytes (pings count) for this long is abandoned."""
-
-
-@dataclass(frozen=True)
-class SlackSettings:
-    bot_token: Secret
-    app_token: Secret
-    signing_secret: Secret
-    api_url: str = DEFAULT_SLACK_API_URL
-    host: str = "0.0.0.0"
-    port: int = 3000
-    allowed_channels: frozenset[str] = frozenset()
-    allowed_users: frozenset[str] = frozenset()
-    speaker_names: bool = True
-    edits_per_minute: float = 45.0
-    """Workspace-wide budget of ``chat.update`` calls, below Slack's Tier 3 (~50)."""
-    streaming: str = "auto"
-    """``SLACK_STREAMING``: ``auto`` streams answers in threads, ``edits`` only edits."""
-    thread_context: bool = True
-    """``SLACK_THREAD_CONTEXT``: a mention in a thread brings its earlier messages."""
-
-    @property
-    def socket_mode(self) -> bool:
-        return bool(self.app_token)
 
 
 @dataclass(frozen=True)
@@ -112,6 +88,8 @@ class Settings:
                 self.slack.bot_token.value,
                 self.slack.app_token.value,
                 self.slack.signing_secret.value,
+                self.slack.client_secret.value,
+                self.slack.token_encryption_key.value,
             ]
         if self.discord is not None:
             values.append(self.discord.bot_token.value)
@@ -134,7 +112,7 @@ def load_environment(env_file: str | Path = ".env") -> dict[str, str]:
 
 def parse_settings(env: Mapping[str, str]) -> Settings:
     """Validate ``env`` and return typed settings, or raise :class:`ConfigError`."""
-    reader = _Reader(env)
+    reader = Reader(env)
     dify = DifySettings(
         api_url=reader.url("DIFY_API_URL", DEFAULT_DIFY_API_URL, schemes=("http", "https")),
         api_key=reader.secret("DIFY_API_KEY"),
@@ -143,32 +121,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         read_timeout=reader.number("DIFY_READ_TIMEOUT", 60.0),
     )
     host, port = reader.text("HOST") or "0.0.0.0", reader.port("PORT", 3000)
-    slack: SlackSettings | None = None
-    slack_names = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
-    if any(reader.text(name) for name in slack_names):  # half a set-up is a mistake
-        slack = SlackSettings(
-            bot_token=reader.secret("SLACK_BOT_TOKEN", required=True, prefix="xoxb-"),
-            app_token=reader.secret("SLACK_APP_TOKEN", prefix="xapp-"),
-            signing_secret=reader.secret("SLACK_SIGNING_SECRET"),
-            api_url=reader.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, schemes=("http", "https")),
-            host=host,
-            port=port,
-            allowed_channels=reader.id_set("SLACK_ALLOWED_CHANNELS"),
-            allowed_users=reader.id_set("SLACK_ALLOWED_USERS"),
-            speaker_names=reader.flag("SLACK_SPEAKER_NAMES", True),
-            edits_per_minute=reader.number("SLACK_EDITS_PER_MINUTE", 45.0),
-            streaming=(reader.text("SLACK_STREAMING") or "auto").lower(),
-            thread_context=reader.flag("SLACK_THREAD_CONTEXT", True),
-        )
-        if slack.streaming not in ("auto", "edits"):
-            raise ConfigError("SLACK_STREAMING", f"expected auto or edits, got {slack.streaming!r}")
-        if not slack.app_token and not slack.signing_secret:
-            raise ConfigError(
-                "SLACK_SIGNING_SECRET",
-                "set it (HTTP mode) or SLACK_APP_TOKEN (Socket Mode) next to SLACK_BOT_TOKEN",
-            )
-        if not slack.api_url.endswith("/"):
-            raise ConfigError("SLACK_API_URL", "must end with '/', like https://slack.com/api/")
+    slack = parse_slack(reader, host, port)
     discord: DiscordSettings | None = None
     if reader.text("DISCORD_BOT_TOKEN"):
         discord = DiscordSettings(
@@ -231,88 +184,6 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         questions_per_user_per_minute=int(reader.number("QUESTIONS_PER_USER_PER_MINUTE", 0)),
         questions_per_channel_per_minute=int(reader.number("QUESTIONS_PER_CHANNEL_PER_MINUTE", 0)),
     )
-
-
-class _Reader:
-    """Typed access to raw variables; every failure names its variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def text(self, name: str) -> str:
-        return self._env.get(name, "").strip()
-
-    def secret(self, name: str, *, required: bool = False, prefix: str = "") -> Secret:
-        value = self.text(name)
-        if required and not value:
-            raise ConfigError(name, "is required")
-        if value and any(ch.isspace() for ch in value):
-            raise ConfigError(name, "contains whitespace; paste the token exactly")
-        if value and prefix and not value.startswith(prefix):
-            raise ConfigError(name, f"should start with {prefix!r}")
-        return Secret(value)
-
-    def url(self, name: str, default: str, *, schemes: tuple[str, ...]) -> str:
-        value = self.text(name) or default
-        parsed = urlparse(value)
-        if parsed.scheme not in schemes or not parsed.netloc:
-            raise ConfigError(name, f"expected a {' or '.join(schemes)} URL, got {value!r}")
-        return value
-
-    def number(self, name: str, default: float) -> float:
-        value = self.text(name)
-        if not value:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(name, f"expected a number, got {value!r}") from None
-        if number <= 0:
-            raise ConfigError(name, "must be greater than 0")
-        return number
-
-    def count(self, name: str, default: int) -> int:
-        value = self.text(name)
-        if not value:
-            return default
-        if not value.isdigit() or int(value) < 1:
-            raise ConfigError(name, f"expected a whole number of at least 1, got {value!r}")
-        return int(value)
-
-    def port(self, name: str, default: int) -> int:
-        value = self.text(name)
-        if not value:
-            return default
-        if not value.isdigit() or not 0 <= int(value) <= 65535:
-            raise ConfigError(name, f"expected a port number 0-65535, got {value!r}")
-        return int(value)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.text(name).lower()
-        if not value:
-            return default
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(name, f"expected true or false, got {value!r}")
-
-    def id_set(self, name: str) -> frozenset[str]:
-        return frozenset(part.strip() for part in self.text(name).split(",") if part.strip())
-
-    def json_object(self, name: str) -> dict[str, Any]:
-        value = self.text(name)
-        if not value:
-            return {}
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                name, f"is not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        if not isinstance(parsed, dict):
-            raise ConfigError(name, 'must be a JSON object like {"department": "sales"}')
-        return parsed
 
 
 __all__ = [

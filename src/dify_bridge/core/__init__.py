@@ -28,6 +28,7 @@ from dify_bridge.core.types import (
 )
 from dify_bridge.errors import BridgeError, ConfigError, FileTooLarge, SinkError
 from dify_bridge.keys import MessageKey, RouteScope, ThreadKey, dify_user_for
+from dify_bridge.store.installations import InstallationRecord, InstallationRecords
 from dify_bridge.store.shards import ShardClaims
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
     "FormField",
     "FormView",
     "Incoming",
+    "InstallationRecord",
+    "InstallationRecords",
     "Message",
     "MessageKey",
     "Opening",

@@ -29,6 +29,7 @@ from dify_bridge.errors import DifyError, MessageNotFound, StoreError
 from dify_bridge.keys import EventKey, dify_user_for
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store import ShardClaims, Store
+from dify_bridge.store.installations import InstallationRecords
 
 __all__ = ["Bridge"]
 
@@ -69,8 +70,7 @@ class Bridge:
         return thread_key in self._taken or await following.has_conversation(self.store, thread_key)
 
     async def route_thread(self, thread_key: str, route_scopes: tuple[str, ...]) -> None:
-        """Before its first question: the thread talks to the app ``route_scopes`` route to,
-        kept in the store (a restart keeps it). A thread's conversation keeps its app."""
+        """Before its first question, the thread's app is kept (a conversation keeps its own)."""
         async with self._thread_turn(thread_key):
             await following.route_ahead(self.store, self.apps, thread_key, route_scopes)
 
@@ -222,6 +222,10 @@ class Bridge:
     def shard_claims(self, platform: str) -> ShardClaims:
         """Claims on ``platform``'s gateway shards, shared with every replica of this store."""
         return self.store.shard_claims(platform)
+
+    def slack_installations(self) -> InstallationRecords:
+        """Slack installations and OAuth states, shared with every replica of this store."""
+        return self.store.slack_installations()
 
     async def is_answer(self, message_key: str) -> bool:
         """True if ``message_key`` shows a complete answer of Dify's (one that can be rated)."""

@@ -55,6 +55,9 @@ class BoundedDict(Generic[K, V]):
     def get(self, key: K) -> V | None:
         return self._items.get(key)
 
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)
+
     def setdefault(self, key: K, value: V) -> V:
         found = self._items.get(key)
         if found is not None:

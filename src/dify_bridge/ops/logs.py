@@ -57,8 +57,23 @@ def configure_logging(level: str, *, secrets: Iterable[str] = (), as_json: bool 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # their request logs repeat what ours say, and may carry URLs with tokens
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "websockets", "discord.gateway"):
+    quiet_noisy_loggers(level)
+
+
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "aiohttp.access",
+    "websockets",
+    "discord.gateway",
+    "aiosqlite",
+)
+"""Their request logs repeat what ours say, and may carry URLs with tokens; aiosqlite's
+DEBUG lines carry every statement's parameters (a workspace's token among them)."""
+
+
+def quiet_noisy_loggers(level: str) -> None:
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
@@ -66,4 +81,5 @@ __all__ = [
     "RedactingFormatter",
     "configure_logging",
     "json_time",
+    "quiet_noisy_loggers",
 ]

@@ -64,6 +64,8 @@ async def check_slack(settings: Settings, http: httpx.AsyncClient) -> list[Check
     slack = settings.slack
     if slack is None:
         return []
+    if slack.oauth:
+        return await _check_slack_oauth(settings, http)
     mode = "Socket Mode" if slack.socket_mode else f"HTTP mode on {slack.host}:{slack.port}"
     reply = await _slack_call(http, f"{slack.api_url}auth.test", slack.bot_token.value)
     if isinstance(reply, str):
@@ -84,6 +86,37 @@ async def check_slack(settings: Settings, http: httpx.AsyncClient) -> list[Check
         else:
             results.append(CheckResult("slack app token", True, "Socket Mode can connect"))
     results += _scope_results(response.headers.get("x-oauth-scopes"), settings)
+    return results
+
+
+async def _check_slack_oauth(settings: Settings, http: httpx.AsyncClient) -> list[CheckResult]:
+    """No bot token to try: the client id and secret, by a code Slack cannot know."""
+    slack = settings.slack
+    assert slack is not None
+    try:
+        response = await http.post(
+            f"{slack.api_url}oauth.v2.access",
+            auth=(slack.client_id, slack.client_secret.value),
+            data={"code": "dify-bridge-check"},
+        )
+        error = str(response.json().get("error") or "")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        detail = f"cannot ask Slack about SLACK_CLIENT_ID ({type(exc).__name__})"
+        return [CheckResult("slack", False, detail)]
+    if error in ("invalid_client_id", "bad_client_secret"):
+        name = "SLACK_CLIENT_ID" if error == "invalid_client_id" else "SLACK_CLIENT_SECRET"
+        return [CheckResult("slack", False, f"oauth.v2.access refused {name}: {error}")]
+    where = slack.redirect_uri or f"https://<your host>{':' + str(slack.port)}/slack/oauth_redirect"
+    results = [
+        CheckResult(
+            "slack",
+            True,
+            f"OAuth for many workspaces (HTTP mode on {slack.host}:{slack.port}): installs at "
+            f"/slack/install; register {where} as a Redirect URL",
+        )
+    ]
+    if slack.scopes:  # SLACK_SCOPES asks for less than the features use
+        results += _scope_results(",".join(slack.scopes), settings)
     return results
 
 

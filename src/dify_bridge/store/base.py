@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.records import FormRecord, MessageRecord, ThreadRecord
 from dify_bridge.store.shards import ShardClaims
 
@@ -98,6 +99,11 @@ class Store(Protocol):
     def shard_claims(self, name: str) -> ShardClaims:
         """Claims on the shards of ``name``'s gateway (e.g. ``discord``), shared by every
         process that opens the store; an embedded store grants them all to its one process."""
+        ...
+
+    def slack_installations(self) -> InstallationRecords:
+        """Slack installations and OAuth states (many workspaces), shared by every process
+        that opens the store."""
         ...
 
     async def close(self) -> None:

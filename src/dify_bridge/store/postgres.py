@@ -15,6 +15,7 @@ import asyncpg
 
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
+from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.pg_forms import PostgresForms
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
 from dify_bridge.store.pg_shards import PostgresShardClaims
@@ -194,6 +195,16 @@ class PostgresStore(PostgresForms):
         claims = PostgresShardClaims(self._url, self._where, name)
         self._shard_claims.append(claims)
         return claims
+
+    def slack_installations(self) -> InstallationRecords:
+        return InstallationRecords(self._rows)
+
+    async def _rows(self, sql: str, args: Sequence[object], what: str) -> list[tuple[object, ...]]:
+        """One statement written with ``?`` placeholders (shared with SQLite) and its rows."""
+        parts = sql.split("?")
+        numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
+        with translated(what, self._where):
+            return [tuple(row) for row in await self._pool.fetch(numbered, *args)]
 
     async def close(self) -> None:
         for claims in self._shard_claims:

@@ -152,12 +152,45 @@ TABLES: tuple[Table, ...] = (
         ),
         since=3,
     ),
+    # Slack OAuth: one row per workspace (user_id '') and per installing user
+    Table(
+        "slack_installations",
+        (
+            Column("installation_key", "text", primary_key=True, since=4),
+            Column("team_key", "text", since=4),
+            Column("body", "text", since=4),
+            # the tokens, as JSON or (with TOKEN_ENCRYPTION_KEY) a Fernet token
+            Column("tokens", "text", since=4),
+            Column("updated_at", "time", since=4),
+        ),
+        since=4,
+    ),
+    Table(
+        "slack_bots",
+        (
+            Column("team_key", "text", primary_key=True, since=4),
+            Column("body", "text", since=4),
+            Column("tokens", "text", since=4),
+            Column("updated_at", "time", since=4),
+        ),
+        since=4,
+    ),
+    Table(
+        "slack_oauth_states",
+        (
+            Column("state", "text", primary_key=True, since=4),
+            Column("expires_at", "time", since=4),
+        ),
+        since=4,
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
     Index("events_expiry", "events", ("expires_at",)),
     Index("threads_channel", "threads", ("channel", "updated_at"), since=2),
     Index("forms_thread", "forms", ("thread_key", "created_at"), since=3),
+    Index("slack_installations_team", "slack_installations", ("team_key",), since=4),
+    Index("slack_oauth_states_expiry", "slack_oauth_states", ("expires_at",), since=4),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -168,6 +201,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (Backfill("threads", "thread_key", "thread_key", "channel", channel_of),),
     ),
     Migration(3, "Human Input forms waiting in threads, claimed once when answered"),
+    Migration(4, "Slack installations of many workspaces, and OAuth states used once"),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

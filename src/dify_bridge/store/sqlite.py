@@ -14,6 +14,7 @@ import aiosqlite
 
 from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS
+from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.records import (
     FORM_CLOSED,
     FORM_SUBMITTING,
@@ -208,6 +209,9 @@ class SqliteStore:
     def shard_claims(self, name: str) -> ShardClaims:
         return LocalShardClaims()  # one process owns an SQLite file, and every shard
 
+    def slack_installations(self) -> InstallationRecords:
+        return InstallationRecords(lambda sql, args, what: self._statement(sql, args, what=what))
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -281,17 +285,9 @@ class SqliteStore:
                 pass
 
 
-def _thread_row(record: ThreadRecord, now: float) -> tuple[object, ...]:
-    channel = channel_of(record.thread_key)
-    return (
-        record.thread_key,
-        record.conversation_id,
-        record.dify_user,
-        record.app,
-        channel,
-        now,
-        now,
-    )
+def _thread_row(r: ThreadRecord, now: float) -> tuple[object, ...]:
+    channel = channel_of(r.thread_key)
+    return (r.thread_key, r.conversation_id, r.dify_user, r.app, channel, now, now)
 
 
 def _form_row(record: FormRecord) -> tuple[object, ...]:

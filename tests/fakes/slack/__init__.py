@@ -11,12 +11,20 @@ Socket Mode: ``apps.connections.open`` (with the ``xapp-`` token) answers the
 :meth:`FakeSlack.push_event` sends an ``events_api`` envelope and waits for
 the client's ack. HTTP mode: :meth:`FakeSlack.post_event` signs an Events API
 body the way Slack does and posts it to the app.
+
+Many workspaces: :meth:`FakeSlack.allow_install` is a user's "Allow" on Slack's
+authorize page (a one-time code for ``oauth.v2.access``); each installed
+workspace has its own bot user and token, a token answers only for its own
+workspace's channels and files, and :meth:`FakeSlack.acting_in` picks the
+workspace that events, threads and ids are of.
 """
 
 from tests.fakes.slack.events import sign_request
 from tests.fakes.slack.records import (
     APP_TOKEN,
     BOT_TOKEN,
+    CLIENT_ID,
+    CLIENT_SECRET,
     MANIFEST,
     SIGNING_SECRET,
     ApiCall,
@@ -29,6 +37,8 @@ from tests.fakes.slack.server import FakeSlack
 __all__ = [
     "APP_TOKEN",
     "BOT_TOKEN",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
     "MANIFEST",
     "SIGNING_SECRET",
     "ApiCall",

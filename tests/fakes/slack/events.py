@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from tests.fakes.bodies import Serving
-from tests.fakes.slack.records import FakeFile, FakeMessage, message_view
+from tests.fakes.slack.records import APP_ID, FakeFile, FakeMessage, message_view
 from tests.fakes.slack.state import SlackState
 
 
@@ -35,7 +35,7 @@ class Events(SlackState):
         return {
             "token": "legacy-verification-token",
             "team_id": self.team_id,
-            "api_app_id": "AFAKE",
+            "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._events):08d}",
@@ -109,7 +109,7 @@ class Events(SlackState):
         ``extra`` overrides or adds fields (e.g. ``size``, ``subtype``); ``serving``
         says how the download is served.
         """
-        file = FakeFile(f"F{next(self._ts):08d}", name, mimetype, content)
+        file = FakeFile(f"F{next(self._ts):08d}", name, mimetype, content, team_id=self.team_id)
         if serving is not None:
             file.serving = serving
         self.files[file.id] = file
@@ -160,7 +160,7 @@ class Events(SlackState):
         return {
             "type": "block_actions",
             "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
-            "api_app_id": "AFAKE",
+            "api_app_id": APP_ID,
             "token": "legacy-verification-token",
             "container": container,
             "trigger_id": f"{next(self._events)}.trigger",
@@ -190,7 +190,7 @@ class Events(SlackState):
             "type": "view_submission",
             "team": {"id": self.team_id, "domain": "fake"},
             "user": {"id": user, "username": user.lower(), "team_id": self.team_id},
-            "api_app_id": "AFAKE",
+            "api_app_id": APP_ID,
             "token": "legacy-verification-token",
             "trigger_id": f"{next(self._events)}.trigger",
             "view": {**view, "state": {"values": state}, "team_id": self.team_id},
@@ -210,7 +210,7 @@ class Events(SlackState):
             "user_name": self.users.get(user, user).lower(),
             "command": command,
             "text": text,
-            "api_app_id": "AFAKE",
+            "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": f"{self.base_url}/commands/{next(self._events)}",
             "trigger_id": f"{next(self._events)}.trigger",

@@ -23,7 +23,10 @@ class Files(SlackState):
         file = self.files.get(file_id)
         if file is None:
             return web.Response(status=404, text="not found")
-        if token != self.bot_token or self.token_revoked:
+        owner = self.workspace_of(token)
+        if owner is None or not owner.installed or (self.token_revoked and owner is self.home):
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        if file.team_id and file.team_id != owner.team_id:  # another workspace's file
             return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
         return await serve_in_pieces(request, file.content, file.mimetype, file.serving)
 

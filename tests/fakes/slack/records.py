@@ -13,6 +13,9 @@ from tests.fakes.bodies import Serving
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret-9f8e7d"
+APP_ID = "AFAKE"
 MANIFEST = Path(__file__).parents[3] / "docs" / "deploy" / "slack-manifest.json"
 
 
@@ -84,12 +87,26 @@ class FakeMessage:
 
 
 @dataclass
+class Workspace:
+    """A workspace the app's bot is in: its bot user and the bot token it was given."""
+
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    token: str
+    installed: bool = True
+    """False once uninstalled: its token is dead (``invalid_auth``)."""
+
+
+@dataclass
 class FakeFile:
     id: str
     name: str
     mimetype: str
     content: bytes
     title: str = ""
+    team_id: str = ""
     serving: Serving = field(default_factory=Serving)
     """How the download is served (always in small pieces)."""
 

@@ -6,13 +6,14 @@ from aiohttp import web
 
 from tests.fakes.slack.events import Events
 from tests.fakes.slack.files import Files
+from tests.fakes.slack.oauth import OAuth
 from tests.fakes.slack.socket_mode import SocketMode
 from tests.fakes.slack.web_api import WebApi
 from tests.fakes.slack_ai import FakeSlackAI
 
 
-class FakeSlack(WebApi, Files, SocketMode, Events, FakeSlackAI):
-    """A workspace with one bot user, served on 127.0.0.1."""
+class FakeSlack(WebApi, Files, SocketMode, Events, OAuth, FakeSlackAI):
+    """A workspace with one bot user (more install through OAuth), served on 127.0.0.1."""
 
     async def start(self) -> None:
         app = web.Application()

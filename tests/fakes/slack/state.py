@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -20,12 +21,18 @@ from tests.fakes.slack.records import (
     Fault,
     Limit,
     PendingUpload,
+    Workspace,
     manifest_scopes,
 )
 
 
 class SlackState:
-    """A workspace with one bot user: its messages, files, calls, faults."""
+    """A workspace with one bot user: its messages, files, calls, faults.
+
+    More workspaces join by installing the app (:mod:`.oauth`); :meth:`acting_in`
+    makes one of them the workspace the events, threads and ids are of. A token
+    answers only for its own workspace's channels (``channel_not_found``).
+    """
 
     def __init__(
         self,
@@ -37,12 +44,17 @@ class SlackState:
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
     ) -> None:
-        self.bot_token = bot_token
+        self.home = Workspace(team_id, "Fake Team", bot_user_id, bot_id, bot_token)
+        self.installs: dict[str, Workspace] = {}
+        """Workspaces that installed the app through OAuth, by team id."""
+        self.channel_teams: dict[str, str] = {}
+        """Channel id → the workspace it belongs to (unlisted: the home workspace)."""
+        self._acting: Workspace | None = None
+        self._codes: dict[str, str] = {}
+        self.granted_codes = 0
+        """Codes ``oauth.v2.access`` turned into tokens."""
         self.app_token = app_token
         self.signing_secret = signing_secret
-        self.team_id = team_id
-        self.bot_user_id = bot_user_id
-        self.bot_id = bot_id
         self.calls: list[ApiCall] = []
         self.views: list[dict[str, Any]] = []
         """Modals opened (``views.open``), in order."""
@@ -72,6 +84,50 @@ class SlackState:
         self.socket_connections = 0
 
     @property
+    def workspace(self) -> Workspace:
+        """The workspace a call or an event is of (the home one unless told otherwise)."""
+        return self._acting or self.home
+
+    @property
+    def bot_token(self) -> str:
+        return self.workspace.token
+
+    @property
+    def team_id(self) -> str:
+        return self.workspace.team_id
+
+    @property
+    def bot_user_id(self) -> str:
+        return self.workspace.bot_user_id
+
+    @property
+    def bot_id(self) -> str:
+        return self.workspace.bot_id
+
+    @contextlib.contextmanager
+    def acting_in(self, team_id: str) -> Iterator[Workspace]:
+        """Events built, threads read and ids given within are those of ``team_id``."""
+        before = self._acting
+        self._acting = self.home if team_id == self.home.team_id else self.installs[team_id]
+        try:
+            yield self._acting
+        finally:
+            self._acting = before
+
+    def workspace_of(self, token: str) -> Workspace | None:
+        """The workspace whose bot token ``token`` is (None: no such token)."""
+        if token == self.home.token:
+            return self.home
+        return next((w for w in self.installs.values() if w.token == token), None)
+
+    @property
+    def bot_user_ids(self) -> set[str]:
+        return {self.home.bot_user_id, *(w.bot_user_id for w in self.installs.values())}
+
+    def team_of_channel(self, channel: str) -> str:
+        return self.channel_teams.get(channel, self.home.team_id)
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
@@ -92,7 +148,7 @@ class SlackState:
                 for m in self.messages.values()
                 if m.channel == channel
                 and m.thread_ts == thread_ts
-                and m.user == self.bot_user_id
+                and m.user in self.bot_user_ids
                 and not m.deleted
             ),
             key=lambda m: float(m.ts),

@@ -34,7 +34,11 @@ class WebApi(SlackState):
                 args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip()
-        status, payload, headers = self._answer(method, token, args)
+        if method == "oauth.v2.access":  # the app's client id and secret, no token
+            token = ""
+            status, payload, headers = 200, self.exchange_code(auth, args), {}
+        else:
+            status, payload, headers = self._answer(method, token, args)
         retry_after = float(headers["Retry-After"]) if "Retry-After" in headers else None
         error = str(payload.get("error", ""))
         self.calls.append(
@@ -46,13 +50,29 @@ class WebApi(SlackState):
     def _answer(
         self, method: str, token: str, args: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        wanted = self.app_token if method == "apps.connections.open" else self.bot_token
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token != wanted:
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, self._api_apps_connections_open(args), {}
+        caller = self.workspace_of(token)
+        if caller is None or not caller.installed:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
-        if self.token_revoked and token == self.bot_token:
+        if self.token_revoked and caller is self.home:
             return 200, {"ok": False, "error": "token_revoked"}, {}
+        channel = str(args.get("channel") or args.get("channel_id") or "")
+        if channel and self.team_of_channel(channel) != caller.team_id:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}  # another workspace's
+        before, self._acting = self._acting, caller
+        try:
+            return self._answer_as_caller(method, args)
+        finally:
+            self._acting = before
+
+    def _answer_as_caller(
+        self, method: str, args: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         limited = self._check_limit(method) or self._check_tiers(method, args)
         if limited is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
@@ -88,14 +108,19 @@ class WebApi(SlackState):
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
-            "url": "https://fake.slack.test/",
-            "team": "Fake Team",
+            "url": f"https://{self.team_id.lower()}.slack.test/",
+            "team": self.workspace.name,
             "user": "bridge-bot",
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _api_auth_revoke(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The calling token stops working (an installed workspace's: the app is removed)."""
+        self.workspace.installed = False
+        return {"ok": True, "revoked": True}
 
     def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{self._port}/socket-mode/{uuid.uuid4().hex}"

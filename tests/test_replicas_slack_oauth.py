@@ -1,0 +1,76 @@
+"""Many workspaces on two ``dify-bridge run`` processes sharing PostgreSQL: an install
+started on one replica is finished on the other, and both then answer that workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.dify import FakeDify
+from tests.fakes.slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
+from tests.slack.browser import finish_install, start_install
+from tests.test_replicas_slack import Replica, Workspace, start_replica
+
+
+@pytest.mark.timeout(180)
+async def test_an_install_started_on_one_replica_is_finished_on_the_other(
+    fake_dify: FakeDify, postgres_url: str, tmp_path: Path
+) -> None:
+    slack = FakeSlack()
+    await slack.start()
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "DISCORD_", "DIFY_", "DATABASE_URL", "TOKEN_"))
+    }
+    env = inherited | {
+        "DIFY_API_URL": fake_dify.url,
+        "DIFY_API_KEY": "app-test",
+        "DATABASE_URL": postgres_url,
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "LOG_LEVEL": "DEBUG",
+        "SHUTDOWN_GRACE_SECONDS": "5",
+    }
+    replicas: list[Replica] = []
+    try:
+        for _ in range(2):
+            replicas.append(await start_replica(env, tmp_path))
+        one, other = replicas
+        ws = Workspace(slack, fake_dify, (one, other))
+
+        started = await start_install(f"http://127.0.0.1:{one.port}")
+        code = slack.allow_install("T2", "Second Workspace")
+        done = await finish_install(
+            f"http://127.0.0.1:{other.port}", code, started.state, started.cookie
+        )
+        assert done.status == 200, done.page
+        slack.add_channel("C2", "T2")
+
+        with slack.acting_in("T2"):
+            for replica in (one, other):  # both replicas find the installation
+                mention = slack.user_message(
+                    "C2", f"hello {replica.port}", mention=True, event_type="app_mention"
+                )
+                await ws.deliver(replica, slack.event_callback(mention))
+                await ws.answered(mention["ts"])
+        codes = [await replica.stop() for replica in replicas]
+    finally:
+        for replica in replicas:
+            await replica.stop()
+        await slack.close()
+
+    token = slack.installs["T2"].token
+    posted = [c for c in slack.calls if c.args.get("channel") == "C2"]
+    assert posted and {c.token for c in posted} == {token}
+    assert all(c.ok for c in posted)
+    assert codes == [0, 0]
+    logs = "\n".join(one.log + other.log)
+    assert "installed in Slack workspace T2" in logs
+    assert token not in logs and CLIENT_SECRET not in logs
