@@ -23,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from dify_bridge.config import SlackSettings
-from dify_bridge.core import Bridge
+from dify_bridge.core import Bridge, LeftAnswer
 from dify_bridge.ops.http import add_health_route, server_logger
 
 from .boundary import UnreadableRequest, dispatch, on_bolt_error
@@ -33,6 +33,7 @@ from .events import BotIdentity
 from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error
 from .listeners import SlackListeners
 from .socket import ScreeningSocketModeHandler
+from .takeover import mark_left_answer
 
 __all__ = ["SlackAdapter", "SlackStartFailed"]
 
@@ -63,6 +64,8 @@ class SlackAdapter:
         self._settings = settings
         self._metrics = bridge.metrics
         self._budgets = budgets or WorkspaceBudgets(settings.edits_per_minute)
+        self._budgets.follow(bridge.presence)
+        bridge.in_flight.mark_with("slack", self)
         self._client = make_web_client(
             settings.bot_token.value,
             settings.api_url,
@@ -214,6 +217,10 @@ class SlackAdapter:
         except (aiohttp.ClientPayloadError, HttpProcessingError, ConnectionError) as exc:
             raise Refused(400, f"body could not be read ({brief_error(exc)})") from None
         return self._gate.admit(raw, request.headers)
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        """An answer a replica that died left in flight: ended with ``notice``."""
+        await mark_left_answer(self._client, self._budgets, answer, notice)
 
     def _on_rate_limited(self, method: str, retry_after: float) -> None:
         self._metrics.rate_limited.labels("slack").inc()

@@ -18,7 +18,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from dify_bridge.core import Bridge, Incoming
+from dify_bridge.core import Bridge, Incoming, MessageKey
 
 from .access import SlackAccess
 from .assistant import SlackAssistant, route_scopes
@@ -125,6 +125,7 @@ class SlackMessages:
             route_scopes=self._assistant.scopes_for(message),
             attachments=self._files.fetchable(message.attachments),
             context=context,
+            message_key=str(MessageKey.slack(message.team_id, message.channel, message.ts)),
         )
         await self._assistant.first_question(message)
         await self._bridge.handle_message(incoming, self.sink_for(message))

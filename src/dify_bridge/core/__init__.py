@@ -14,7 +14,17 @@ from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.ports import Adapter, AppendingSink, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.ports import (
+    Adapter,
+    AnswerMarker,
+    AppendingSink,
+    AudioSink,
+    LeftAnswer,
+    Message,
+    ReplySink,
+    SinkLimits,
+)
+from dify_bridge.core.presence import Presence
 from dify_bridge.core.tables import tables_as_code
 from dify_bridge.core.types import (
     ActionKind,
@@ -33,6 +43,7 @@ __all__ = [
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AnswerMarker",
     "AppendingSink",
     "Attachment",
     "AudioSink",
@@ -51,9 +62,11 @@ __all__ = [
     "FormField",
     "FormView",
     "Incoming",
+    "LeftAnswer",
     "Message",
     "MessageKey",
     "Opening",
+    "Presence",
     "Rating",
     "Reaction",
     "ReplySink",

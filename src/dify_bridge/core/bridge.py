@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from dify_bridge.core import notices
 from dify_bridge.core.commands import CommandRequest, Commands, opening_of
 from dify_bridge.core.formflow import FormDesk
 from dify_bridge.core.forms import FormBoard, FormView
+from dify_bridge.core.inflight import AnswerLedger
 from dify_bridge.core.limits import QuestionLimits
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice
 from dify_bridge.core.ports import ReplySink
+from dify_bridge.core.presence import Presence, place_of
 from dify_bridge.core.turn import Turn
 from dify_bridge.core.types import Incoming, Opening, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
@@ -53,6 +56,9 @@ class Bridge:
             per_channel=self.options.questions_per_channel_per_minute,
         )
         self._forms = FormDesk(store, apps)
+        self.presence = Presence(store.replica_board(), metrics=self.metrics)
+        self.presence.count_demand_with(lambda: Counter(map(place_of, self._live)))
+        self.in_flight = AnswerLedger(store.replica_board(), self.presence, self.metrics)
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -112,6 +118,7 @@ class Bridge:
                     options=self.options,
                     metrics=self.metrics,
                     forms=self._forms,
+                    ledger=self.in_flight,
                 )
                 self._live[incoming.thread_key] = turn
                 started = True

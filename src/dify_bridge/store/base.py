@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dify_bridge.store.records import FormRecord, MessageRecord, ThreadRecord
+from dify_bridge.store.replicas import ReplicaBoard
 from dify_bridge.store.shards import ShardClaims
 
 __all__ = ["EVENT_TTL_SECONDS", "Store", "redact_url"]
@@ -98,6 +99,11 @@ class Store(Protocol):
     def shard_claims(self, name: str) -> ShardClaims:
         """Claims on the shards of ``name``'s gateway (e.g. ``discord``), shared by every
         process that opens the store; an embedded store grants them all to its one process."""
+        ...
+
+    def replica_board(self) -> ReplicaBoard:
+        """Heartbeats of the replicas and their answers in flight; an embedded store's
+        board keeps nothing (one process is always alone)."""
         ...
 
     async def close(self) -> None:

@@ -17,11 +17,13 @@ from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
 from dify_bridge.store.pg_forms import PostgresForms
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.pg_replicas import PostgresReplicaBoard
 from dify_bridge.store.pg_shards import PostgresShardClaims
 from dify_bridge.store.records import (
     MessageRecord,
     ThreadRecord,
 )
+from dify_bridge.store.replicas import ReplicaBoard
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.shards import ShardClaims
 
@@ -74,6 +76,7 @@ class PostgresStore(PostgresForms):
         self._locks = locks
         self._where = where
         self._claims = 0
+        self._board = PostgresReplicaBoard(pool, where)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -194,6 +197,9 @@ class PostgresStore(PostgresForms):
         claims = PostgresShardClaims(self._url, self._where, name)
         self._shard_claims.append(claims)
         return claims
+
+    def replica_board(self) -> ReplicaBoard:
+        return self._board
 
     async def close(self) -> None:
         for claims in self._shard_claims:

@@ -22,6 +22,7 @@ from dify_bridge.store.records import (
     MessageRecord,
     ThreadRecord,
 )
+from dify_bridge.store.replicas import LocalReplicaBoard, ReplicaBoard
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.shards import LocalShardClaims, ShardClaims
 from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
@@ -208,6 +209,9 @@ class SqliteStore:
     def shard_claims(self, name: str) -> ShardClaims:
         return LocalShardClaims()  # one process owns an SQLite file, and every shard
 
+    def replica_board(self) -> ReplicaBoard:
+        return LocalReplicaBoard()  # and is always alone
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -281,17 +285,8 @@ class SqliteStore:
                 pass
 
 
-def _thread_row(record: ThreadRecord, now: float) -> tuple[object, ...]:
-    channel = channel_of(record.thread_key)
-    return (
-        record.thread_key,
-        record.conversation_id,
-        record.dify_user,
-        record.app,
-        channel,
-        now,
-        now,
-    )
+def _thread_row(r: ThreadRecord, now: float) -> tuple[object, ...]:
+    return (r.thread_key, r.conversation_id, r.dify_user, r.app, channel_of(r.thread_key), now, now)
 
 
 def _form_row(record: FormRecord) -> tuple[object, ...]:
