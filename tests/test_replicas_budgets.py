@@ -89,10 +89,12 @@ async def test_two_processes_answering_one_workspace_stay_under_its_chat_update_
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("streaming", ["edits", "auto"])
 async def test_answers_of_a_killed_process_are_marked_interrupted_and_its_share_returns(
-    fake_dify: FakeDify, postgres_url: str, tmp_path: Path
+    fake_dify: FakeDify, postgres_url: str, tmp_path: Path, streaming: str
 ) -> None:
-    async with two_bridges(fake_dify, postgres_url, tmp_path, env=edits_env(1.0)) as ws:
+    env = edits_env(1.0) | {"SLACK_STREAMING": streaming}
+    async with two_bridges(fake_dify, postgres_url, tmp_path, env=env) as ws:
         one, survivor = ws.replicas
         slack = ws.slack
         await both_see_each_other(ws)
@@ -105,11 +107,14 @@ async def test_answers_of_a_killed_process_are_marked_interrupted_and_its_share_
         for mention in mentions:
             await ws.deliver(one, slack.event_callback(mention))
 
-        def streaming() -> bool:
+        def under_way() -> bool:
             shown = [slack.thread(m["channel"], m["ts"]) for m in mentions]
-            return all(t and t[-1].buttons() and "w3" in t[-1].visible for t in shown)
+            # edited answers show their Stop button; a streamed one is still streaming
+            return all(
+                t and (t[-1].streaming or t[-1].buttons()) and "w3" in t[-1].visible for t in shown
+            )
 
-        await slack.wait_until(streaming, within=30)  # each answer shows text and its Stop button
+        await slack.wait_until(under_way, within=30)
         one.process.send_signal(signal.SIGKILL)
         await one.process.wait()
 
@@ -125,6 +130,7 @@ async def test_answers_of_a_killed_process_are_marked_interrupted_and_its_share_
     for mention in mentions:
         (answer,) = slack.thread(mention["channel"], mention["ts"])
         assert answer.buttons() == [], "the Stop button stayed on a dead replica's answer"
+        assert not answer.streaming, "the dead replica's stream was left open"
         assert answer.visible.startswith("w0 w1 w2"), "the text so far was kept"
         assert answer.visible.count(interrupted) == 1
         question = slack.messages[(mention["channel"], mention["ts"])]

@@ -1,16 +1,20 @@
 """Answers in flight, recorded in the store so a survivor can mark a dead replica's ones.
 
 Each answer gets a row when it starts and loses it when it ends, whichever
-way (two writes a turn). What grows meanwhile (the messages posted, Dify's
-task id) is written in one batch at the next heartbeat, not per
-message. On each beat the ledger also takes the rows of replicas that
-stopped beating (each row goes to one survivor: the store deletes what it
-hands out) and has the platform's :class:`~dify_bridge.core.ports.AnswerMarker`
-end them with the interrupted notice, without Stop button or thinking indicator.
+way (two writes a turn), and its message keys are written when a message is
+posted (one write per message of about 4,000 characters: a survivor must
+know which message to mark). Dify's task id, when it changed, is written in
+one batch for all answers at the next heartbeat.
+
+On each beat the ledger also takes the rows of replicas that stopped
+beating (each row goes to one survivor: the store deletes what it hands
+out) and has the platform's :class:`~dify_bridge.core.ports.AnswerMarker` end
+them with the interrupted notice, without Stop button or thinking indicator.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import replace
@@ -21,6 +25,7 @@ from dify_bridge.core.ports import AnswerMarker, LeftAnswer
 from dify_bridge.core.presence import Presence
 from dify_bridge.core.stream import TurnResult
 from dify_bridge.core.types import Incoming
+from dify_bridge.core.writer import ReplyWriter
 from dify_bridge.errors import SinkError, StoreError
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store.replicas import AnswerInFlight, ReplicaBoard
@@ -37,6 +42,9 @@ class Turn(Protocol):
 
     @property
     def result(self) -> TurnResult: ...
+
+    @property
+    def writer(self) -> ReplyWriter: ...
 
 
 __all__ = ["AnswerLedger"]
@@ -55,6 +63,7 @@ class AnswerLedger:
         self._live: dict[str, tuple[Turn, AnswerInFlight]] = {}
         self._markers: dict[str, AnswerMarker] = {}
         self._failures: dict[str, int] = {}
+        self._saving: set[asyncio.Task[None]] = set()
         presence.after_beat(self._on_beat)
 
     def mark_with(self, platform: str, marker: AnswerMarker) -> None:
@@ -79,7 +88,14 @@ class AnswerLedger:
             log.warning("answer in %s not recorded as in flight: %s", incoming.thread_key, exc)
             return ""
         self._live[answer.answer_key] = (turn, answer)
+        turn.writer.on_new_message = lambda: self._save_soon(answer.answer_key)
         return answer.answer_key
+
+    def _save_soon(self, answer_key: str) -> None:
+        """A message was posted: its key goes to the store now, beside the answer."""
+        task = asyncio.create_task(self._refresh([answer_key]), name="answer-in-flight")
+        self._saving.add(task)
+        task.add_done_callback(self._saving.discard)
 
     async def end(self, answer_key: str) -> None:
         if self._live.pop(answer_key, None) is None:
@@ -93,10 +109,14 @@ class AnswerLedger:
         await self._refresh()
         await self._take_over()
 
-    async def _refresh(self) -> None:
-        """One write for every answer whose messages or Dify ids changed since the last."""
+    async def _refresh(self, keys: list[str] | None = None) -> None:
+        """One write for every answer (of ``keys``, or all) whose messages or Dify task
+        changed since it was last written."""
         changed = []
-        for key, (turn, answer) in list(self._live.items()):
+        for key in list(self._live) if keys is None else keys:
+            if key not in self._live:
+                continue
+            turn, answer = self._live[key]
             now = replace(
                 answer,
                 message_keys=tuple(turn.message_keys),
@@ -105,8 +125,11 @@ class AnswerLedger:
             if now != answer:
                 self._live[key] = (turn, now)
                 changed.append(now)
+        if not changed:
+            return
         try:
-            await self._board.save_answers(changed)
+            # rows only: an answer that ended meanwhile must not come back
+            await self._board.save_answers(changed, update_only=True)
         except StoreError as exc:
             log.warning("answers in flight not updated: %s", exc)
 

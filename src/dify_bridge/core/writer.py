@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from dify_bridge.core.layout import MAX_PARTS, lay_out
 from dify_bridge.core.ports import AppendingSink, Message, ReplySink
@@ -55,6 +56,8 @@ class ReplyWriter:
         """Indexes of the messages the sink opened as growing ones and did not close yet."""
         self._status_shown = ""
         self.edits = 0
+        self.on_new_message: Callable[[], None] | None = None
+        """Called when a message of the answer was posted or opened (its key is known)."""
 
     @property
     def message_keys(self) -> list[str]:
@@ -169,6 +172,7 @@ class ReplyWriter:
         self._keys.append(key)
         self._shown.append(message)
         self._last_edit = time.monotonic()
+        self._posted()
         return True
 
     async def _grow(self, index: int, message: Message, *, complete: bool) -> None:
@@ -205,6 +209,11 @@ class ReplyWriter:
         self._keys.append(key)
         self._shown.append(message)
         self._last_edit = time.monotonic()
+        self._posted()
+
+    def _posted(self) -> None:
+        if self.on_new_message is not None:
+            self.on_new_message()
 
     async def _call_edit(self, index: int, message: Message, final: bool) -> None:
         budget = self._sink.edit_budget

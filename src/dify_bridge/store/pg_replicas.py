@@ -38,6 +38,23 @@ _BEAT = f"""
     SELECT replica_id, demand, paused, {_NOW} - last_seen FROM replicas
         WHERE replica_id <> $1 AND last_seen > {_NOW} - $4
 """
+_ROWS = (
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[])"
+)
+_UPSERT = f"""
+    INSERT INTO answers_in_flight ({_ANSWER_FIELDS}, started_at)
+    SELECT *, {_NOW} FROM {_ROWS}
+    ON CONFLICT (answer_key) DO UPDATE SET
+        message_keys = excluded.message_keys, task_id = excluded.task_id,
+        workflow_run_id = excluded.workflow_run_id
+"""
+_UPDATE = f"""
+    UPDATE answers_in_flight SET message_keys = given.message_keys, task_id = given.task_id,
+        workflow_run_id = given.workflow_run_id
+    FROM {_ROWS} AS given ({_ANSWER_FIELDS})
+    WHERE answers_in_flight.answer_key = given.answer_key
+"""
 _FORGET_LONG_GONE = f"DELETE FROM replicas WHERE last_seen < {_NOW} - $1"
 LONG_GONE_SECONDS = 3600.0
 """A dead replica's row is kept this long (its answers are taken well before)."""
@@ -76,7 +93,9 @@ class PostgresReplicaBoard:
         with translated("remove the replica's heartbeat", self._where):
             await self._pool.execute("DELETE FROM replicas WHERE replica_id = $1", replica_id)
 
-    async def save_answers(self, answers: Sequence[AnswerInFlight]) -> None:
+    async def save_answers(
+        self, answers: Sequence[AnswerInFlight], *, update_only: bool = False
+    ) -> None:
         if not answers:
             return
         columns: list[list[str]] = [[] for _ in range(8)]
@@ -94,17 +113,7 @@ class PostgresReplicaBoard:
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         with translated("record answers in flight", self._where):
-            await self._pool.execute(
-                f"""
-                INSERT INTO answers_in_flight ({_ANSWER_FIELDS}, started_at)
-                SELECT *, {_NOW} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                    $5::text[], $6::text[], $7::text[], $8::text[])
-                ON CONFLICT (answer_key) DO UPDATE SET
-                    message_keys = excluded.message_keys, task_id = excluded.task_id,
-                    workflow_run_id = excluded.workflow_run_id
-                """,
-                *columns,
-            )
+            await self._pool.execute(_UPDATE if update_only else _UPSERT, *columns)
 
     async def end_answer(self, answer_key: str) -> None:
         with translated("forget an answer in flight", self._where):

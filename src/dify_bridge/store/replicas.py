@@ -68,8 +68,11 @@ class ReplicaBoard(Protocol):
         """This replica stops: its row goes at once (its shares return to the others)."""
         ...
 
-    async def save_answers(self, answers: Sequence[AnswerInFlight]) -> None:
-        """Record (or update) answers in flight."""
+    async def save_answers(
+        self, answers: Sequence[AnswerInFlight], *, update_only: bool = False
+    ) -> None:
+        """Record (or update) answers in flight; ``update_only``: only those still
+        recorded (one that ended meanwhile is not written back)."""
         ...
 
     async def end_answer(self, answer_key: str) -> None:
@@ -100,7 +103,9 @@ class LocalReplicaBoard:
     async def leave(self, replica_id: str) -> None:
         pass
 
-    async def save_answers(self, answers: Sequence[AnswerInFlight]) -> None:
+    async def save_answers(
+        self, answers: Sequence[AnswerInFlight], *, update_only: bool = False
+    ) -> None:
         pass
 
     async def end_answer(self, answer_key: str) -> None:
