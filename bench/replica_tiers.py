@@ -157,7 +157,7 @@ def report(runs: list[dict[str, Any]], machine: dict[str, str]) -> str:
     lines = [
         "# Two replicas on one workspace under Slack's tiers, at real time",
         "",
-        f"{machine.get('date', '')} · {machine.get('cpus', '')} cores · "
+        f"{machine.get('date', '')} · {machine.get('cores', '')} cores · "
         f"Python {machine.get('python', '')} · commit {machine.get('commit', '')}",
         "",
         "`.venv/bin/python -m bench --only replica_tiers --database-url postgresql://...` "
@@ -171,10 +171,11 @@ def report(runs: list[dict[str, Any]], machine: dict[str, str]) -> str:
         "|---|---|---|",
         *(f"| {name} | {a} | {b} |" for name, a, b in rows),
         "",
-        "Before the budgets were shared, two replicas each spent a whole workspace budget: "
-        "30 answers drew 18-19 answers of 429 at 64-66 chat.update calls a minute. Now each "
-        "replica runs at its share (its live answers plus half, over everyone's), "
-        "re-rated at every 2 s heartbeat.",
+        "Before the budgets were shared, each of two replicas spent a whole workspace "
+        "budget: 30 concurrent answers were measured drawing 18-19 answers of 429 at "
+        "64-66 chat.update calls a minute against the tier's ~50. Now each replica runs "
+        "at its share (its live answers plus half, over everyone's), re-rated at every "
+        "2 s heartbeat, and a 429 one replica sees pauses the method on both.",
         "",
     ]
     return "\n".join(lines)
