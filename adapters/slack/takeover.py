@@ -29,7 +29,15 @@ async def mark_left_answer(
     client: AsyncWebClient, budgets: WorkspaceBudgets, answer: LeftAnswer, notice: str
 ) -> None:
     """Raises only :class:`SlackCallFailed`."""
-    line = f"⚠️ {notice}"
+    try:
+        await _mark(client, budgets, answer, f"⚠️ {notice}")
+    except ValueError as exc:  # a key this release does not write
+        raise SlackCallFailed("takeover", str(exc)) from None
+
+
+async def _mark(
+    client: AsyncWebClient, budgets: WorkspaceBudgets, answer: LeftAnswer, line: str
+) -> None:
     if answer.question_key:
         await _remove_hourglass(client, answer.question_key)
     if not answer.message_keys:

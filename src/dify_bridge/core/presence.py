@@ -75,6 +75,7 @@ class Presence:
         self._paused_elsewhere: list[Callable[[str, str, float], None]] = []
         self._after_beat: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._work: asyncio.Task[None] | None = None
         self._live = 1
 
     @property
@@ -114,6 +115,8 @@ class Presence:
         self._paused_elsewhere.append(callback)
 
     def after_beat(self, work: Callable[[], Awaitable[None]]) -> None:
+        """``await work()`` after a beat, in a task of its own (slow platform calls never
+        delay a heartbeat); skipped while the previous beat's work still runs."""
         self._after_beat.append(work)
 
     def report_pause(self, place: str, method: str, seconds: float) -> None:
@@ -134,9 +137,11 @@ class Presence:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for running in (task, self._work):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         try:
             await self._board.leave(self.replica_id)
         except StoreError as exc:
@@ -171,6 +176,10 @@ class Presence:
                     callback(place, method, seconds)
         for changed in self._changed:
             changed()
+        if self._after_beat and (self._work is None or self._work.done()):
+            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
+
+    async def _run_after_beat(self) -> None:
         for work in self._after_beat:
             await work()
 
