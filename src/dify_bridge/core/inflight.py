@@ -71,8 +71,10 @@ class AnswerLedger:
         self._markers[platform] = marker
 
     async def begin(self, turn: Turn) -> str:
-        """Record the turn's answer; its key ("" when nothing is recorded)."""
-        if not self._board.shared:
+        """Record the turn's answer; its key ("" when nothing is recorded: an embedded
+        store, or a bridge without heartbeats, whose answers nobody could tell apart
+        from a dead replica's)."""
+        if not self._board.shared or not self._presence.beating:
             return ""
         incoming = turn.incoming
         answer = AnswerInFlight(

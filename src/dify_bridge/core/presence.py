@@ -83,6 +83,11 @@ class Presence:
         return self._board.shared
 
     @property
+    def beating(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` on a shared store."""
+        return self._task is not None
+
+    @property
     def live_replicas(self) -> int:
         return self._live
 
