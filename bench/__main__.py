@@ -3,7 +3,8 @@
 ``.venv/bin/python -m bench`` runs everything (about ten minutes on two
 cores); ``--only latency,concurrency,budget,store,fake,rss`` picks parts
 (``slack_tiers``, about four minutes, runs only when named and writes
-``bench/results/slack_tiers.md``),
+``bench/results/slack_tiers.md``; ``replica_tiers``, two replicas on PostgreSQL,
+likewise, into ``bench/results/replica_tiers.md``),
 ``--quick`` shrinks every size for a smoke run, ``--profile`` also writes a
 cProfile of the bridge under the largest concurrency run. Postgres is
 measured too when ``--database-url postgresql://...`` (or a ``DATABASE_URL``
@@ -26,7 +27,7 @@ from bench.report import Report
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = ("latency", "concurrency", "budget", "store", "fake", "rss")
-EXTRA_PARTS = ("slack_tiers",)
+EXTRA_PARTS = ("slack_tiers", "replica_tiers")
 """Parts run only when ``--only`` names them (slow: Slack's tiers at real time)."""
 
 
@@ -165,6 +166,20 @@ def slack_tiers(report: Report, streams: int, chunks: int) -> None:
     tiers.write(runs, report.machine)
 
 
+def replica_tiers(report: Report, database_url: str) -> None:
+    import asyncio
+
+    from bench import replica_tiers as replicas
+
+    if not database_url.startswith(("postgresql://", "postgres://")):
+        raise SystemExit("replica_tiers needs --database-url postgresql://... (replicas share it)")
+    runs = asyncio.run(replicas.measure(database_url))
+    text = replicas.report(runs, report.machine)
+    replicas.RESULTS.write_text(text)
+    table = "\n".join(line for line in text.splitlines() if line.startswith("|"))
+    report.sections.append(("Two replicas on one workspace under Slack's tiers", table))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS))
@@ -200,6 +215,8 @@ def main() -> None:
             rss(report, 1.0 if quick else 5.0)
         elif part == "slack_tiers":
             slack_tiers(report, 10 if quick else 50, 30 if quick else 100)
+        elif part == "replica_tiers":
+            replica_tiers(report, args.database_url)
         print(report.last_table(), flush=True)
     report.write(args.output, time.monotonic() - started)
     print(f"written to {os.path.relpath(args.output)}")

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from dify_bridge.core import notices
 from tests.discord_replicas import (
     DiscordReplica,
     replica_env,
@@ -170,3 +171,50 @@ async def test_a_replica_that_loses_its_database_connection_closes_its_shard_at_
                 what="the shard held again",
             )
     assert discord.duplicate_identifies == [], "never two sessions on one shard"
+
+
+@pytest.mark.timeout(240)
+async def test_an_answer_a_killed_holder_was_streaming_is_marked_interrupted_by_the_standby(
+    fake_dify: FakeDify, postgres_url: str, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as discord:
+        guild = discord.add_guild("Dify fans")
+        channel = discord.add_text_channel(guild, "general")
+        alice = discord.add_user("alice", guild=guild)
+        env = replica_env(discord, fake_dify.url, postgres_url)
+        replicas: list[DiscordReplica] = []
+        async with replicas_stopped_at_exit(replicas):
+            holder = await start_discord_replica(env, tmp_path)
+            replicas.append(holder)
+            standby = await start_discord_replica(env, tmp_path)
+            replicas.append(standby)
+            fake_dify.script([f"w{i} " for i in range(600)], delay=0.05)  # about 30 s
+            thread = await _ask(discord, channel, alice, "a long one")
+
+            def shown() -> list[dict[str, object]]:
+                return [
+                    m
+                    for m in discord.channel_messages(thread)
+                    if m["author"]["id"] == str(discord.bot.id)
+                ]
+
+            def streaming() -> bool:
+                messages = shown()
+                return (
+                    bool(messages)
+                    and bool(messages[-1]["components"])
+                    and ("w3" in str(messages[-1]["content"]))
+                )
+
+            await discord.wait_until(streaming, timeout=30, what="the answer with its Stop button")
+            await holder.kill()
+            line = f"⚠️ {notices.INTERRUPTED}"
+            await discord.wait_until(
+                lambda: str(shown()[-1]["content"]).endswith(line),
+                timeout=60,
+                what="the interrupted line",
+            )
+    (answer,) = shown()
+    assert answer["components"] == [], "the Stop button stayed on a dead replica's answer"
+    assert str(answer["content"]).startswith("w0 w1 w2"), "the text so far was kept"
+    assert standby.says("marked the answer in")

@@ -110,31 +110,41 @@ class Workspace:
 
 @contextlib.asynccontextmanager
 async def two_bridges(
-    fake_dify: FakeDify, postgres_url: str, tmp_path: Path
+    fake_dify: FakeDify,
+    postgres_url: str,
+    tmp_path: Path,
+    *,
+    slack: FakeSlack | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Workspace]:
-    slack = FakeSlack()
+    """Two processes on one workspace; ``env`` adds or overrides settings of both."""
+    slack = slack or FakeSlack()
     await slack.start()
     inherited = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SLACK_", "DISCORD_", "DIFY_", "DATABASE_URL"))
     }
-    env = inherited | {
-        "DIFY_API_URL": fake_dify.url,
-        "DIFY_API_KEY": "app-test",
-        "DATABASE_URL": postgres_url,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "HOST": "127.0.0.1",
-        "PORT": "0",
-        "LOG_LEVEL": "INFO",
-        "SHUTDOWN_GRACE_SECONDS": "5",
-    }
+    settings = (
+        inherited
+        | {
+            "DIFY_API_URL": fake_dify.url,
+            "DIFY_API_KEY": "app-test",
+            "DATABASE_URL": postgres_url,
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": slack.signing_secret,
+            "SLACK_API_URL": slack.api_url,
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "LOG_LEVEL": "INFO",
+            "SHUTDOWN_GRACE_SECONDS": "5",
+        }
+        | (env or {})
+    )
     replicas: list[Replica] = []
     try:
         for _ in range(2):
-            replicas.append(await start_replica(env, tmp_path))
+            replicas.append(await start_replica(settings, tmp_path))
         yield Workspace(slack, fake_dify, (replicas[0], replicas[1]))
     finally:
         for replica in replicas:

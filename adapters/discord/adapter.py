@@ -35,8 +35,9 @@ from dify_bridge.adapters.discord.places import Places, policy_for
 from dify_bridge.adapters.discord.reactions import ReactionHandler
 from dify_bridge.adapters.discord.shards import IdentifyGate, ShardKeeper
 from dify_bridge.adapters.discord.sink import SuggestedQuestions
+from dify_bridge.adapters.discord.takeover import mark_left_answer
 from dify_bridge.config import DiscordSettings
-from dify_bridge.core import Bridge
+from dify_bridge.core import Bridge, LeftAnswer, SinkError
 
 __all__ = ["PRIVILEGED_INTENTS_HELP", "DiscordAdapter", "DiscordUnavailable"]
 
@@ -76,6 +77,7 @@ class DiscordAdapter:
         self._buttons = ButtonHandler(self._client, bridge, places, asker)
         self._forms = DiscordForms(self._client, bridge, places, asker)
         self._commands = CommandHandler(bridge, places)
+        bridge.in_flight.mark_with("discord", self)
 
     @property
     def client(self) -> BridgeClient:
@@ -110,6 +112,12 @@ class DiscordAdapter:
             if ws is None or not ws.open:
                 return False
         return True
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        """An answer a replica that died left in flight: ended with ``notice``."""
+        if self._keeper is None or not self._keeper.connections:
+            raise SinkError("Discord edit", "no gateway connected here yet")
+        await mark_left_answer(self.client, answer, notice)
 
     async def start(self) -> None:
         """Claim shards and connect them (READY each), or stand by; then keep trying."""

@@ -29,7 +29,7 @@ import discord
 
 from dify_bridge.adapters.discord.messages import Asker
 from dify_bridge.adapters.discord.places import Places
-from dify_bridge.adapters.discord.sink import FAILURES, NO_MENTIONS, _reason
+from dify_bridge.adapters.discord.sink import FAILURES, NO_MENTIONS, reason_of
 from dify_bridge.adapters.discord.text import (
     MAX_BUTTON_LABEL,
     MAX_CUSTOM_ID,
@@ -215,7 +215,7 @@ class DiscordForms:
             else:
                 sent = await channel.send(form_text(form), allowed_mentions=NO_MENTIONS, view=view)
         except FAILURES as exc:
-            raise SinkError("Discord send", _reason(exc)) from None
+            raise SinkError("Discord send", reason_of(exc)) from None
         return str(MessageKey.discord(channel.id, sent.id))
 
     async def close_form(self, message_key: str, form: FormView, outcome: str) -> None:
@@ -226,7 +226,7 @@ class DiscordForms:
                 content=form_text(form, outcome), allowed_mentions=NO_MENTIONS, view=None
             )
         except FAILURES as exc:
-            raise SinkError("Discord edit", _reason(exc)) from None
+            raise SinkError("Discord edit", reason_of(exc)) from None
 
     async def on_click(self, interaction: discord.Interaction) -> None:
         """A button of a form: answer it, or open its fields in a modal."""

@@ -105,7 +105,7 @@ class DiscordSink:
                     message.text, allowed_mentions=NO_MENTIONS, view=view
                 )
         except FAILURES as exc:
-            raise SinkError("Discord send", _reason(exc)) from None
+            raise SinkError("Discord send", reason_of(exc)) from None
         key = str(MessageKey.discord(self._channel.id, sent.id))
         self.posted.append(key)
         return key
@@ -122,7 +122,7 @@ class DiscordSink:
                 view=controls_view(message.controls),
             )
         except FAILURES as exc:
-            raise SinkError("Discord edit", _reason(exc)) from None
+            raise SinkError("Discord edit", reason_of(exc)) from None
 
     async def post_audio(self, name: str, data: bytes, mime_type: str) -> str:
         """The spoken answer as a file in a message of its own, under the text."""
@@ -131,7 +131,7 @@ class DiscordSink:
                 file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_MENTIONS
             )
         except FAILURES as exc:
-            raise SinkError("Discord upload", _reason(exc)) from None
+            raise SinkError("Discord upload", reason_of(exc)) from None
         return str(MessageKey.discord(self._channel.id, sent.id))
 
     async def post_asked(self, speaker: str, question: str) -> str:
@@ -223,10 +223,17 @@ def controls_view(controls: Controls | None) -> discord.ui.View | None:
     return view
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
     if not isinstance(exc, discord.HTTPException):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return f"HTTP {exc.status} ({exc.code})" if exc.code else f"HTTP {exc.status}"
 
 
-__all__ = ["NO_MENTIONS", "DiscordSink", "SuggestedQuestions", "controls_view"]
+__all__ = [
+    "FAILURES",
+    "NO_MENTIONS",
+    "DiscordSink",
+    "SuggestedQuestions",
+    "controls_view",
+    "reason_of",
+]

@@ -27,7 +27,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
 
 from dify_bridge.config import SlackSettings
-from dify_bridge.core import Bridge, BridgeError
+from dify_bridge.core import Bridge, BridgeError, LeftAnswer, ThreadKey
 from dify_bridge.ops.http import add_health_route, server_logger
 
 from .boundary import UnreadableRequest, dispatch, on_bolt_error
@@ -38,6 +38,7 @@ from .http import MAX_BODY_BYTES, Refused, SlackRequestGate, brief_error
 from .listeners import SlackListeners
 from .oauth import INSTALL_PATH, REDIRECT_PATH, oauth_flow, register_uninstall_listeners
 from .socket import ScreeningSocketModeHandler
+from .takeover import mark_left_answer
 from .workspaces import SlackWorkspaces
 
 __all__ = ["SlackAdapter", "SlackStartFailed"]
@@ -70,6 +71,8 @@ class SlackAdapter:
         self._settings = settings
         self._metrics = bridge.metrics
         self._budgets = budgets or WorkspaceBudgets(settings.edits_per_minute)
+        self._budgets.follow(bridge.presence)
+        bridge.in_flight.mark_with("slack", self)
         self._client = make_web_client(
             settings.bot_token.value or None,  # with OAuth, each workspace's client has its own
             settings.api_url,
@@ -251,6 +254,26 @@ class SlackAdapter:
         except (aiohttp.ClientPayloadError, HttpProcessingError, ConnectionError) as exc:
             raise Refused(400, f"body could not be read ({brief_error(exc)})") from None
         return self._gate.admit(raw, request.headers)
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        """An answer a replica that died left in flight: ended with ``notice``."""
+        team_id = ThreadKey.parse(answer.thread_key).parts[0]
+        await mark_left_answer(await self._client_of(team_id), self._budgets, answer, notice)
+
+    async def _client_of(self, team_id: str) -> AsyncWebClient:
+        """The workspace's client; with OAuth, from its installation when no request of
+        that workspace came to this process yet."""
+        try:
+            return self._workspaces.client(team_id)
+        except SlackCallFailed:
+            if self._flow is None:
+                raise
+        bot = await self._flow.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            raise SlackCallFailed("takeover", f"workspace {team_id} is not installed")
+        client = self._team_client(bot.bot_token, team_id)
+        client.session = self._client.session
+        return client
 
     def _on_rate_limited(self, team_id: str | None, method: str, retry_after: float) -> None:
         self._metrics.rate_limited.labels("slack").inc()

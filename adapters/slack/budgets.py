@@ -19,6 +19,13 @@ chat.postMessage    ~1/s per    waited for; per channel, so an answer whose edit
 Each budget sits a little below its tier, with a small burst. A 429 on one
 method pauses that method's budget for its ``Retry-After`` (extended, never
 stacked, when many answers see the same 429), and slack-sdk retries the call.
+
+Replicas sharing a PostgreSQL store share these budgets too (:meth:`WorkspaceBudgets.follow`):
+after each heartbeat of the engine's :class:`~dify_bridge.core.Presence`, every
+budget of a workspace runs at this replica's share of the rate (and of the
+burst), so the whole deployment stays under the tier; a 429 seen here is
+reported with the heartbeat and pauses that method on the other replicas too.
+Nothing here waits for the database: a Slack call only takes a token.
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dify_bridge.core import BoundedDict, EditBudget
+from dify_bridge.core import BoundedDict, EditBudget, Presence
 
-__all__ = ["TIER_PER_MINUTE", "TeamBudgets", "WorkspaceBudgets"]
+__all__ = ["TIER_PER_MINUTE", "TeamBudgets", "WorkspaceBudgets", "place"]
 
 TIER_PER_MINUTE = {
     "chat.startStream": 18.0,
@@ -91,20 +98,40 @@ class WorkspaceBudgets:
         self._clock = clock
         self._teams: dict[str, TeamBudgets] = {}
         self._paused_until: dict[tuple[str, str], float] = {}
+        self._presence: Presence | None = None
 
-    def _budget(self, method: str) -> EditBudget:
-        return EditBudget(
-            self._per_minute[method] / self._scale, burst=BURSTS[method], clock=self._clock
-        )
+    def follow(self, presence: Presence) -> None:
+        """Run at this replica's share of each workspace's rate, re-rated on each heartbeat."""
+        self._presence = presence
+        presence.on_change(self._rescale)
+        presence.on_pause(self._paused_elsewhere)
+
+    def rate(self, team_id: str, method: str) -> tuple[float, int]:
+        """Calls a minute and burst this replica allows itself now for ``method``."""
+        share = 1.0 if self._presence is None else self._presence.share(place(team_id))
+        burst = max(1, round(BURSTS[method] * share))
+        return self._per_minute[method] * share / self._scale, burst
+
+    def _budget(self, team_id: str, method: str) -> EditBudget:
+        per_minute, burst = self.rate(team_id, method)
+        return EditBudget(per_minute, burst=burst, clock=self._clock)
+
+    def _rescale(self) -> None:
+        for team_id, budgets in self._teams.items():
+            for method in self._per_minute:
+                budget = budgets.for_method(method)
+                per_minute, burst = self.rate(team_id, method)
+                if budget is not None and abs(budget.per_minute - per_minute) > 1e-9:
+                    budget.set_rate(per_minute, burst=burst)
 
     def team(self, team_id: str) -> TeamBudgets:
         budgets = self._teams.get(team_id)
         if budgets is None:
             budgets = self._teams[team_id] = TeamBudgets(
-                update=self._budget("chat.update"),
-                start=self._budget("chat.startStream"),
-                stop=self._budget("chat.stopStream"),
-                append=self._budget("chat.appendStream"),
+                update=self._budget(team_id, "chat.update"),
+                start=self._budget(team_id, "chat.startStream"),
+                stop=self._budget(team_id, "chat.stopStream"),
+                append=self._budget(team_id, "chat.appendStream"),
                 clock=self._clock,
                 time_scale=self._scale,
             )
@@ -118,16 +145,35 @@ class WorkspaceBudgets:
         self, method: str, retry_after: float, *, team_id: str | None = None
     ) -> None:
         """A 429 pauses that method for every answer of the workspace whose token got it
-        (``team_id``; None: the one bot token, so every workspace known)."""
+        (``team_id``; None: the one bot token, so every workspace known), and, from the
+        next heartbeat, on every other replica."""
+        teams = list(self._teams) if team_id is None else [team_id]
+        for team in teams:
+            self.team(team)
+            if self._pause(team, method, retry_after) and self._presence is not None:
+                self._presence.report_pause(place(team), method, retry_after)
+
+    def _paused_elsewhere(self, where: str, method: str, seconds: float) -> None:
+        platform, _, team_id = where.partition(":")
+        if platform == "slack" and team_id in self._teams:
+            self._pause(team_id, method, seconds)
+
+    def _pause(self, team_id: str, method: str, seconds: float) -> bool:
+        """Pause ``method`` for ``seconds``; False if it was paused that long already."""
+        budget = self._teams[team_id].for_method(method)
+        if budget is None:
+            return False
+        # many answers see the same 429 at once: extend the pause, never stack it
         now = self._clock()
-        teams = self._teams.items() if team_id is None else [(team_id, self.team(team_id))]
-        for team_id, budgets in teams:
-            budget = budgets.for_method(method)
-            if budget is None:
-                continue
-            # many answers see the same 429 at once: extend the pause, never stack it
-            key = (team_id, method)
-            extra = now + retry_after - max(now, self._paused_until.get(key, 0.0))
-            if extra > 0:
-                budget.penalize(extra)
-                self._paused_until[key] = now + retry_after
+        key = (team_id, method)
+        extra = now + seconds - max(now, self._paused_until.get(key, 0.0))
+        if extra <= 0:
+            return False
+        budget.penalize(extra)
+        self._paused_until[key] = now + seconds
+        return True
+
+
+def place(team_id: str) -> str:
+    """The presence's name of a workspace's budgets (as :func:`core.presence.place_of`)."""
+    return f"slack:{team_id}"

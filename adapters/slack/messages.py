@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dify_bridge.core import Bridge, Incoming
+from dify_bridge.core import Bridge, Incoming, MessageKey
 
 from .access import SlackAccess
 from .assistant import SlackAssistant, route_scopes
@@ -128,6 +128,7 @@ class SlackMessages:
             route_scopes=self._assistant.scopes_for(message),
             attachments=self._files.fetchable(team, message.attachments),
             context=context,
+            message_key=str(MessageKey.slack(message.team_id, message.channel, message.ts)),
         )
         await self._assistant.first_question(message)
         await self._bridge.handle_message(incoming, self.sink_for(message))

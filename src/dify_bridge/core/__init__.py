@@ -15,7 +15,17 @@ from dify_bridge.core.history import Said
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
-from dify_bridge.core.ports import Adapter, AppendingSink, AudioSink, Message, ReplySink, SinkLimits
+from dify_bridge.core.ports import (
+    Adapter,
+    AnswerMarker,
+    AppendingSink,
+    AudioSink,
+    LeftAnswer,
+    Message,
+    ReplySink,
+    SinkLimits,
+)
+from dify_bridge.core.presence import Presence
 from dify_bridge.core.tables import tables_as_code
 from dify_bridge.core.types import (
     ActionKind,
@@ -35,6 +45,7 @@ __all__ = [
     "AccessPolicy",
     "ActionKind",
     "Adapter",
+    "AnswerMarker",
     "AppendingSink",
     "Attachment",
     "AudioSink",
@@ -55,9 +66,11 @@ __all__ = [
     "Incoming",
     "InstallationRecord",
     "InstallationRecords",
+    "LeftAnswer",
     "Message",
     "MessageKey",
     "Opening",
+    "Presence",
     "Rating",
     "Reaction",
     "ReplySink",

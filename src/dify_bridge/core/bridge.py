@@ -9,19 +9,22 @@ threads the bot follows, and turning every failure into a short notice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 
 from dify_bridge.core import following, notices
 from dify_bridge.core.commands import CommandRequest, Commands, opening_of
 from dify_bridge.core.formflow import FormDesk
 from dify_bridge.core.forms import FormBoard, FormView
+from dify_bridge.core.inflight import AnswerLedger
 from dify_bridge.core.limits import QuestionLimits
 from dify_bridge.core.memory import BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice
 from dify_bridge.core.ports import ReplySink
+from dify_bridge.core.presence import Presence, place_of
+from dify_bridge.core.threadlocks import ThreadLocks
 from dify_bridge.core.turn import Turn
 from dify_bridge.core.types import Incoming, Opening, Reaction, ThreadRecord
 from dify_bridge.dify.apps import AppDirectory
@@ -54,7 +57,10 @@ class Bridge:
             per_channel=self.options.questions_per_channel_per_minute,
         )
         self._forms = FormDesk(store, apps)
-        self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.presence = Presence(store.replica_board(), metrics=self.metrics)
+        self.presence.count_demand_with(lambda: Counter(map(place_of, self._live)))
+        self.in_flight = AnswerLedger(store.replica_board(), self.presence, self.metrics)
+        self._thread_turn = ThreadLocks(store).turn
         self._turns: set[asyncio.Task[object]] = set()
         self._closing = False
         self._live: dict[str, Turn] = {}
@@ -116,6 +122,7 @@ class Bridge:
                     options=self.options,
                     metrics=self.metrics,
                     forms=self._forms,
+                    ledger=self.in_flight,
                 )
                 self._live[incoming.thread_key] = turn
                 started = True
@@ -313,18 +320,3 @@ class Bridge:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
-
-    @contextlib.asynccontextmanager
-    async def _thread_turn(self, thread_key: str) -> AsyncIterator[None]:
-        """One turn at a time per thread, in arrival order; the lock goes when unused."""
-        lock, users = self._thread_locks.get(thread_key, (asyncio.Lock(), 0))
-        self._thread_locks[thread_key] = (lock, users + 1)
-        try:
-            async with lock, self.store.thread_lock(thread_key):
-                yield
-        finally:
-            lock, users = self._thread_locks[thread_key]
-            if users == 1:
-                del self._thread_locks[thread_key]
-            else:
-                self._thread_locks[thread_key] = (lock, users - 1)

@@ -10,6 +10,10 @@ drops or starves the last edit of an answer.
 The answers that edit through a budget enlist with it, so an answer can see
 before its first post how often each of them would be edited
 (:meth:`EditBudget.seconds_per_answer`) and grow another way when that is too rarely.
+
+Several replicas of the bridge share one workspace's limit: each runs its
+budget at its share of the rate, changed live with :meth:`EditBudget.set_rate`
+whenever the replicas' shares change (waiters keep their places).
 """
 
 from __future__ import annotations
@@ -87,6 +91,26 @@ class EditBudget:
         """The platform said 429: hand out nothing for ``seconds``."""
         self._refill()
         self._tokens = min(self._tokens, 0.0) - seconds / self._interval
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 / self._interval
+
+    def set_rate(self, per_minute: float, *, burst: int | None = None) -> None:
+        """Hand out ``per_minute`` tokens a minute from now on (and save up at most
+        ``burst``, if given). Tokens earned so far are kept, a pause still lasts as
+        long, and every waiter keeps its place."""
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self._refill()
+        interval = 60.0 / per_minute
+        if self._tokens < 0:  # a pause is time, not tokens: the same seconds at the new rate
+            self._tokens *= self._interval / interval
+        self._interval = interval
+        if burst is not None:
+            self._burst = float(max(1, burst))
+            self._tokens = min(self._tokens, self._burst)
+        self._wakeup.set()  # the grant loop waits by the old rate: let it look again
 
     def _refill(self) -> None:
         now = self._clock()

@@ -15,7 +15,16 @@ from typing import Protocol, runtime_checkable
 from dify_bridge.core.pacing import EditBudget
 from dify_bridge.core.types import Controls
 
-__all__ = ["Adapter", "AppendingSink", "AudioSink", "Message", "ReplySink", "SinkLimits"]
+__all__ = [
+    "Adapter",
+    "AnswerMarker",
+    "AppendingSink",
+    "AudioSink",
+    "LeftAnswer",
+    "Message",
+    "ReplySink",
+    "SinkLimits",
+]
 
 
 @dataclass(frozen=True)
@@ -131,4 +140,25 @@ class Adapter(Protocol):
 
     async def stop(self) -> None:
         """Stop taking new events and close connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class LeftAnswer:
+    """An answer a replica that died was streaming, found by a survivor."""
+
+    thread_key: str
+    question_key: str
+    """The user's message (its thinking indicator comes off); "" if unknown."""
+    message_keys: tuple[str, ...]
+    """The answer's messages so far, in order; empty if none was posted yet."""
+
+
+@runtime_checkable
+class AnswerMarker(Protocol):
+    """An adapter that can mark another process's unfinished answer on its platform."""
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        """Take the answer's Stop button and thinking indicator off and end it with the
+        ``notice`` line (Markdown). Raises only ``SinkError``."""
         ...

@@ -18,6 +18,7 @@ from dify_bridge.core.ending import (
 )
 from dify_bridge.core.formflow import FormDesk
 from dify_bridge.core.forms import message_of
+from dify_bridge.core.inflight import AnswerLedger
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.output import post_notice, quietly
 from dify_bridge.core.ports import ReplySink
@@ -57,8 +58,10 @@ class Turn:
         options: BridgeOptions,
         metrics: Metrics,
         forms: FormDesk | None = None,
+        ledger: AnswerLedger | None = None,
     ) -> None:
         self.incoming = incoming
+        self.ledger = ledger
         self.forms = forms
         self.sink = sink
         self.store = store
@@ -105,6 +108,7 @@ class Turn:
         await quietly(self.sink.show_thinking)
         self.metrics.active_streams.inc()
         started = time.monotonic()
+        in_flight = await self.ledger.begin(self) if self.ledger is not None else ""
         try:
             await work
             self.outcome = "stopped" if self.stop_requested else "answered"
@@ -123,6 +127,8 @@ class Turn:
         finally:
             report_turn(self.metrics, self.incoming, self.outcome, self.result, started)
             await quietly(self.sink.clear_thinking)
+            if self.ledger is not None:
+                await self.ledger.end(in_flight)
 
     async def end_after_a_bug(self) -> None:
         """A bug ended the turn (the message's task boundary caught it): the answer so far

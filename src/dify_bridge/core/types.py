@@ -83,6 +83,8 @@ class Incoming:
     context: str = ""
     """What was said before the bot joined (e.g. a thread's earlier messages), sent
     ahead of the question on this turn only."""
+    message_key: str = ""
+    """The user's message itself (where a thinking indicator may sit), if known."""
 
     @property
     def placeholders(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from dify_bridge.core.continuation import find_cut
 from dify_bridge.core.layout import MAX_PARTS, lay_out
@@ -77,6 +78,8 @@ class ReplyWriter:
         self._posted_markdown = ""
         """While continuing: the Markdown the posted pieces show, in order."""
         self.edits = 0
+        self.on_new_message: Callable[[], None] | None = None
+        """Called when a message of the answer was posted or opened (its key is known)."""
 
     @property
     def message_keys(self) -> list[str]:
@@ -245,6 +248,7 @@ class ReplyWriter:
         self._keys.append(key)
         self._shown.append(message)
         self._last_edit = time.monotonic()
+        self._posted()
         return True
 
     async def _grow(self, index: int, message: Message, *, complete: bool) -> None:
@@ -284,6 +288,11 @@ class ReplyWriter:
         self._keys.append(key)
         self._shown.append(message)
         self._last_edit = time.monotonic()
+        self._posted()
+
+    def _posted(self) -> None:
+        if self.on_new_message is not None:
+            self.on_new_message()
 
     async def _call_edit(self, index: int, message: Message, final: bool) -> None:
         budget = self._sink.edit_budget

@@ -51,6 +51,18 @@ class Metrics:
             "Answers streaming right now",
             registry=self.registry,
         )
+        self.live_replicas = Gauge(
+            "dify_bridge_live_replicas",
+            "Replicas sharing the store's budgets (heartbeats seen), this one included",
+            registry=self.registry,
+        )
+        self.live_replicas.set(1)
+        self.taken_over = Counter(
+            "dify_bridge_answers_taken_over",
+            "Answers a dead replica left in flight that this one marked, by platform",
+            ["platform"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The text exposition format."""

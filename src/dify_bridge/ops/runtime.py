@@ -103,6 +103,9 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     started: list[Adapter] = []
+    # the first heartbeat before any answer: shares are known, and the answers recorded
+    # in flight belong to a live replica
+    await runtime.bridge.presence.start()
     try:
         for adapter in adapters:
             await adapter.start()
@@ -117,6 +120,7 @@ async def serve(
         for adapter, result in zip(started, stopped, strict=True):
             if isinstance(result, BaseException):
                 log.warning("%s adapter did not stop cleanly: %s", adapter.name, result)
+        await runtime.bridge.presence.stop()
         for sig in handled:
             loop.remove_signal_handler(sig)
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.records import FormRecord, MessageRecord, ThreadRecord
+from dify_bridge.store.replicas import ReplicaBoard
 from dify_bridge.store.shards import ShardClaims
 
 __all__ = ["EVENT_TTL_SECONDS", "Store", "redact_url"]
@@ -104,6 +105,11 @@ class Store(Protocol):
     def slack_installations(self) -> InstallationRecords:
         """Slack installations and OAuth states (many workspaces), shared by every process
         that opens the store."""
+        ...
+
+    def replica_board(self) -> ReplicaBoard:
+        """Heartbeats of the replicas and their answers in flight; an embedded store's
+        board keeps nothing (one process is always alone)."""
         ...
 
     async def close(self) -> None:

@@ -97,7 +97,7 @@ async def migrate(conn: Any) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         version = await conn.fetchval("SELECT version FROM schema_version") or 0
-        for migration in MIGRATIONS[version:]:
+        for migration in [m for m in MIGRATIONS if m.version > version]:
             for statement in migration_ddl(migration.version, "postgres"):
                 await conn.execute(statement)
             for fill in migration.backfills:

@@ -18,11 +18,13 @@ from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
 from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.pg_forms import PostgresForms
 from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.pg_replicas import PostgresReplicaBoard
 from dify_bridge.store.pg_shards import PostgresShardClaims
 from dify_bridge.store.records import (
     MessageRecord,
     ThreadRecord,
 )
+from dify_bridge.store.replicas import ReplicaBoard
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.shards import ShardClaims
 
@@ -75,6 +77,7 @@ class PostgresStore(PostgresForms):
         self._locks = locks
         self._where = where
         self._claims = 0
+        self._board = PostgresReplicaBoard(pool, where)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -195,6 +198,9 @@ class PostgresStore(PostgresForms):
         claims = PostgresShardClaims(self._url, self._where, name)
         self._shard_claims.append(claims)
         return claims
+
+    def replica_board(self) -> ReplicaBoard:
+        return self._board
 
     def slack_installations(self) -> InstallationRecords:
         return InstallationRecords(self._rows)

@@ -183,6 +183,33 @@ TABLES: tuple[Table, ...] = (
         ),
         since=4,
     ),
+    # each live replica's heartbeat: what it asks of each place's budgets, what it paused
+    Table(
+        "replicas",
+        (
+            Column("replica_id", "text", primary_key=True, since=5),
+            Column("last_seen", "time", since=5),
+            Column("demand", "text", default="'{}'", since=5),
+            Column("paused", "text", default="'{}'", since=5),
+        ),
+        since=5,
+    ),
+    # an answer being streamed, until it ends; a survivor marks a dead replica's ones
+    Table(
+        "answers_in_flight",
+        (
+            Column("answer_key", "text", primary_key=True, since=5),
+            Column("platform", "text", since=5),
+            Column("thread_key", "text", since=5),
+            Column("replica_id", "text", since=5),
+            Column("question_key", "text", default="''", since=5),
+            Column("message_keys", "text", default="''", since=5),
+            Column("task_id", "text", default="''", since=5),
+            Column("workflow_run_id", "text", default="''", since=5),
+            Column("started_at", "time", since=5),
+        ),
+        since=5,
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
@@ -191,6 +218,7 @@ INDEXES: tuple[Index, ...] = (
     Index("forms_thread", "forms", ("thread_key", "created_at"), since=3),
     Index("slack_installations_team", "slack_installations", ("team_key",), since=4),
     Index("slack_oauth_states_expiry", "slack_oauth_states", ("expires_at",), since=4),
+    Index("answers_in_flight_replica", "answers_in_flight", ("replica_id",), since=5),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -202,6 +230,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "Human Input forms waiting in threads, claimed once when answered"),
     Migration(4, "Slack installations of many workspaces, and OAuth states used once"),
+    Migration(5, "replicas' heartbeats (budget shares) and answers in flight (taken over)"),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

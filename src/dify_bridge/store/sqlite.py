@@ -23,6 +23,7 @@ from dify_bridge.store.records import (
     MessageRecord,
     ThreadRecord,
 )
+from dify_bridge.store.replicas import LocalReplicaBoard, ReplicaBoard
 from dify_bridge.store.schema import channel_of
 from dify_bridge.store.shards import LocalShardClaims, ShardClaims
 from dify_bridge.store.sqlite_batches import claim_and_follow, migrate, run_in_db_thread
@@ -209,6 +210,9 @@ class SqliteStore:
     def shard_claims(self, name: str) -> ShardClaims:
         return LocalShardClaims()  # one process owns an SQLite file, and every shard
 
+    def replica_board(self) -> ReplicaBoard:
+        return LocalReplicaBoard()  # and is always alone
+
     def slack_installations(self) -> InstallationRecords:
         return InstallationRecords(lambda sql, args, what: self._statement(sql, args, what=what))
 
@@ -286,8 +290,7 @@ class SqliteStore:
 
 
 def _thread_row(r: ThreadRecord, now: float) -> tuple[object, ...]:
-    channel = channel_of(r.thread_key)
-    return (r.thread_key, r.conversation_id, r.dify_user, r.app, channel, now, now)
+    return (r.thread_key, r.conversation_id, r.dify_user, r.app, channel_of(r.thread_key), now, now)
 
 
 def _form_row(record: FormRecord) -> tuple[object, ...]:

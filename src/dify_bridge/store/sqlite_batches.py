@@ -53,7 +53,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = conn.execute("SELECT version FROM schema_version").fetchone()
         version = row[0] if row else 0
-        for migration in MIGRATIONS[version:]:
+        for migration in [m for m in MIGRATIONS if m.version > version]:
             for statement in migration_ddl(migration.version, "sqlite"):
                 conn.execute(statement)
             for fill in migration.backfills:
