@@ -126,10 +126,11 @@ class ReplyWriter:
             await task
 
     async def _flush_loop(self) -> None:
-        interval = self._sink.limits.edit_interval
         while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
+            # a piece held back as too soon is posted then, even if no more text comes
+            interval = CONTINUE_EVERY if self._continuing else self._sink.limits.edit_interval
             if self._keys:
                 delay = self._last_edit + interval - time.monotonic()
                 if delay > 0:
@@ -203,12 +204,7 @@ class ReplyWriter:
                 last = self._shown[-1]
                 with_buttons = Message(last.text, last.blocks, self._controls)
                 await self._call_edit(len(self._shown) - 1, with_buttons, True)
-            try:
-                for message in messages:
-                    await self._call_post(message, complete=True)
-            except SinkError:
-                self._continuing = False
-                raise
+            await self._post_pieces(messages)
             self._posted_markdown = self._markdown
             return
         if self._shown and time.monotonic() - self._last_edit < CONTINUE_EVERY:
@@ -219,13 +215,20 @@ class ReplyWriter:
         messages = lay_out(rest[:cut], self._sink, controls=None)
         if len(messages) >= room:
             return  # the last message is the final one's: it may need the cut notice
+        await self._post_pieces(messages)
+        self._posted_markdown += rest[:cut]
+
+    async def _post_pieces(self, messages: list[Message]) -> None:
+        """Post the messages of one piece; when only some of them made it, the
+        answer is laid out whole again (refused before any: the piece waits)."""
+        before = len(self._shown)
         try:
             for message in messages:
                 await self._call_post(message, complete=True)
         except SinkError:
-            self._continuing = False  # some of it may be shown: lay the whole answer out again
+            if len(self._shown) > before:
+                self._continuing = False
             raise
-        self._posted_markdown += rest[:cut]
 
     async def _show_status(self, sink: AppendingSink, status: str) -> None:
         if status != self._status_shown:
