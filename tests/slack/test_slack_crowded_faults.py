@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dify_bridge.adapters.slack import budgets
+from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
+from dify_bridge.core import writer
+from dify_bridge.core.notices import CUT_NOTICE
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot
@@ -49,3 +55,21 @@ async def test_text_that_came_just_after_a_piece_is_shown_while_dify_pauses(
 
         await fake_slack.wait_until(second_shown, within=15)
         assert fake_slack.thread_texts("C1", ts)[0].strip() == first
+
+
+async def test_a_long_answer_grown_by_pieces_is_cut_no_sooner_than_an_edited_one(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # quick pieces, so the test sees many of them in a few seconds; ~18,000 characters
+    # fit in 5 messages of an edited answer, far below its 30-message cap
+    monkeypatch.setattr(writer, "CONTINUE_EVERY", 0.0)
+    monkeypatch.setattr(budgets, "POSTS_PER_MINUTE", 6000.0)
+    paragraphs = [f"Paragraph {n}: " + "some words " * 32 + f"end{n}." for n in range(50)]
+    fake_dify.script([p + "\n\n" for p in paragraphs], delay=0.1)
+    async with running_slack_bot(fake_slack, fake_dify, tmp_path / "bridge.db", **CROWDED) as bot:
+        ts = await bot.ask("C1", "tell me everything")
+
+    shown = " ".join(fake_slack.thread_texts("C1", ts))
+    assert len(fake_slack.thread("C1", ts)) > 5, "the answer grew by pieces"
+    assert markdown_to_mrkdwn(CUT_NOTICE).strip() not in shown
+    assert [n for n in range(50) if f"end{n}." not in shown] == []

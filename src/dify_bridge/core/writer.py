@@ -51,7 +51,8 @@ CONTINUE_EVERY = 4.0
 """Seconds between two pieces of an answer that grows by new messages."""
 FIRST_PIECE = 100
 NEXT_PIECE = 300
-"""Characters of the first and of each later piece posted while the answer grows."""
+"""Characters of the first and of each later piece posted while the answer grows
+(past half the runaway cap, of a whole message)."""
 
 
 class ReplyWriter:
@@ -209,7 +210,7 @@ class ReplyWriter:
             return
         if self._shown and time.monotonic() - self._last_edit < CONTINUE_EVERY:
             return
-        cut = find_cut(rest, NEXT_PIECE if self._shown else FIRST_PIECE)
+        cut = find_cut(rest, self._piece_chars())
         if cut is None:
             return  # the rest waits for a boundary, or for the final
         messages = lay_out(rest[:cut], self._sink, controls=None)
@@ -217,6 +218,15 @@ class ReplyWriter:
             return  # the last message is the final one's: it may need the cut notice
         await self._post_pieces(messages)
         self._posted_markdown += rest[:cut]
+
+    def _piece_chars(self) -> int:
+        """The least a piece may be: past half the runaway cap, a whole message, so
+        small pieces do not use up the messages a long answer needs."""
+        if not self._shown:
+            return FIRST_PIECE
+        if len(self._shown) < self._max_parts // 2:
+            return NEXT_PIECE
+        return self._sink.limits.message_chars
 
     async def _post_pieces(self, messages: list[Message]) -> None:
         """Post the messages of one piece; when only some of them made it, the
