@@ -52,3 +52,24 @@ def test_never_inside_a_table_while_it_may_still_grow():
 )
 def test_never_inside_an_open_inline_span(text: str):
     assert piece(text, 3) in (None, "Some ")
+
+
+def test_a_long_answer_without_spaces_is_cut_after_a_sentence():
+    # Chinese and Japanese put no space after 。！？ and none between words
+    sentence = "这是一个很长的中文回答，里面没有空格。"
+    text = sentence * 30
+    cut = find_cut(text, 100)
+    assert cut is not None, "a long Chinese paragraph must not wait for the final"
+    assert text[:cut].endswith("。")
+    assert cut >= 100
+
+
+def test_a_line_cut_leaves_the_next_line_its_indentation():
+    nested = "- item one\n  - nested item two\n  - nested item three"
+    cut = find_cut(nested, 3)
+    assert cut is not None
+    assert nested[cut:].startswith("  - nested"), "the next piece keeps its nesting"
+    code = "Text here.\n\n    indented code line 1\n    indented code line 2"
+    cut = find_cut(code, 12)
+    assert cut is not None
+    assert code[cut:].startswith("    "), "an indented code block stays one"

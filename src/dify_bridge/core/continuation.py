@@ -3,7 +3,8 @@
 When a workspace's edit budget cannot refresh every live answer often enough,
 an answer grows by new messages instead of edits (:mod:`dify_bridge.core.writer`).
 Each message it posts is final, so it must end where the Markdown can be cut:
-a paragraph break first, else a line break, a sentence end, a space; never
+a paragraph break first, else a line break, a sentence end, a space (in
+Chinese or Japanese text, which has none, a full stop or a comma); never
 inside a code fence, a table or an unclosed inline span (code, bold, a link),
 which would show raw marks in both messages.
 """
@@ -16,11 +17,14 @@ from dify_bridge.core.tables import hold_back_open_table
 
 __all__ = ["find_cut"]
 
+_CJK_CLOSERS = "」』）】》”’\"'"
 _BOUNDARIES = (
-    re.compile(r"\n[ \t]*\n\s*"),  # paragraph
-    re.compile(r"\n\s*"),  # line
-    re.compile(r"(?<=[.!?:;。！？])\s+"),  # sentence
-    re.compile(r"\s+"),  # word
+    # the blank lines after a break go with it, the next line's indentation does not
+    re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*"),  # paragraph
+    re.compile(r"\n(?:[ \t]*\n)*"),  # line
+    # Chinese and Japanese put no space after a sentence: one that goes on is its proof
+    re.compile(rf"(?<=[.!?:;。！？；])[ \t]+|(?<=[。！？；])(?=[^\s{_CJK_CLOSERS}])"),  # sentence
+    re.compile(r"[ \t]+|(?<=[，、])(?=\S)"),  # word
 )
 _INLINE_LEVEL = 2
 """Boundaries from this index on fall inside a line, where inline spans may be open."""

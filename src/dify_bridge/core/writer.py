@@ -52,7 +52,8 @@ CONTINUE_EVERY = 4.0
 """Seconds between two pieces of an answer that grows by new messages."""
 FIRST_PIECE = 100
 NEXT_PIECE = 300
-"""Characters of the first and of each later piece posted while the answer grows."""
+"""Characters of the first and of each later piece posted while the answer grows
+(past half the runaway cap, of a whole message)."""
 
 
 class ReplyWriter:
@@ -129,10 +130,11 @@ class ReplyWriter:
             await task
 
     async def _flush_loop(self) -> None:
-        interval = self._sink.limits.edit_interval
         while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
+            # a piece held back as too soon is posted then, even if no more text comes
+            interval = CONTINUE_EVERY if self._continuing else self._sink.limits.edit_interval
             if self._keys:
                 delay = self._last_edit + interval - time.monotonic()
                 if delay > 0:
@@ -206,29 +208,40 @@ class ReplyWriter:
                 last = self._shown[-1]
                 with_buttons = Message(last.text, last.blocks, self._controls)
                 await self._call_edit(len(self._shown) - 1, with_buttons, True)
-            try:
-                for message in messages:
-                    await self._call_post(message, complete=True)
-            except SinkError:
-                self._continuing = False
-                raise
+            await self._post_pieces(messages)
             self._posted_markdown = self._markdown
             return
         if self._shown and time.monotonic() - self._last_edit < CONTINUE_EVERY:
             return
-        cut = find_cut(rest, NEXT_PIECE if self._shown else FIRST_PIECE)
+        cut = find_cut(rest, self._piece_chars())
         if cut is None:
             return  # the rest waits for a boundary, or for the final
         messages = lay_out(rest[:cut], self._sink, controls=None)
         if len(messages) >= room:
             return  # the last message is the final one's: it may need the cut notice
+        await self._post_pieces(messages)
+        self._posted_markdown += rest[:cut]
+
+    def _piece_chars(self) -> int:
+        """The least a piece may be: past half the runaway cap, a whole message, so
+        small pieces do not use up the messages a long answer needs."""
+        if not self._shown:
+            return FIRST_PIECE
+        if len(self._shown) < self._max_parts // 2:
+            return NEXT_PIECE
+        return self._sink.limits.message_chars
+
+    async def _post_pieces(self, messages: list[Message]) -> None:
+        """Post the messages of one piece; when only some of them made it, the
+        answer is laid out whole again (refused before any: the piece waits)."""
+        before = len(self._shown)
         try:
             for message in messages:
                 await self._call_post(message, complete=True)
         except SinkError:
-            self._continuing = False  # some of it may be shown: lay the whole answer out again
+            if len(self._shown) > before:
+                self._continuing = False
             raise
-        self._posted_markdown += rest[:cut]
 
     async def _show_status(self, sink: AppendingSink, status: str) -> None:
         if status != self._status_shown:
