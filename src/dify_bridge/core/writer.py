@@ -165,6 +165,8 @@ class ReplyWriter:
         if self._continuing and self._markdown.startswith(self._posted_markdown):
             await self._continue(final)
             return
+        if self._continuing and not final and self._posted_markdown.startswith(self._markdown):
+            return  # the text restarts (a resumed stream replays it): wait until it is back
         if self._continuing:  # Dify replaced the text: lay it all out again
             self._continuing = False
         messages = self._layout(final)
