@@ -1,0 +1,112 @@
+"""A chatflow answer on Slack and on Discord, through slack-bolt and discord.py.
+
+The fake chatflow's run goes on while our stream is broken, so only a resume
+with Dify's state snapshot shows the whole answer; reasoning and workflow
+steps show as a passing status line, never in any text the platform was sent.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dify_bridge.core import notices
+from tests.fakes.chatflow import FakeChatflow, Until
+from tests.places import Place, split_status
+
+pytestmark = pytest.mark.reliability
+
+WORDS = ["one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight ", "nine ", "ten."]
+WHOLE = "".join(WORDS)
+
+
+def answers_seen(place: Place) -> list[str]:
+    return [split_status(text)[0] for text in place.seen()]
+
+
+async def test_a_dropped_stream_resumes_and_the_thread_shows_the_whole_answer_once(
+    place: Place, chatflow: FakeChatflow
+) -> None:
+    # the thread shows the first words, then the stream drops and three go to no one
+    shown_so_far = Until(lambda: place.latest().startswith("one two three four"))
+    chatflow.script([*WORDS[:4], shown_so_far, *WORDS[4:]], break_after=5, while_away=3)
+    async with place.running():
+        await place.ask("count to ten")
+        await place.wait_for_text(WHOLE)
+
+    (run,) = chatflow.runs.values()
+    assert run.sent_while_away == WORDS[4:7], "the run went on while no one listened"
+    assert place.texts() == [WHOLE], "the whole answer, each word once"
+    for shown in answers_seen(place):
+        assert WHOLE.startswith(shown.rstrip("…").rstrip()), f"a word twice or missing: {shown!r}"
+    assert len(chatflow.chat_posts) == 1, "the question is sent to Dify once"
+    (resume,) = chatflow.resumes
+    assert resume.query["include_state_snapshot"] == "true"
+
+
+def reasoning(text: str, *, final: bool = False) -> dict[str, object]:
+    return {"event": "reasoning_chunk", "data": {"reasoning": text, "is_final": final}}
+
+
+async def test_reasoning_is_a_passing_status_and_never_in_any_text_the_platform_saw(
+    place: Place, chatflow: FakeChatflow
+) -> None:
+    def thinking_under(text: str) -> Until:
+        return Until(
+            lambda: place.latest().strip() == text and place.status_now() == notices.THINKING
+        )
+
+    chatflow.script(
+        [
+            reasoning("SEPARATE-THOUGHT"),
+            thinking_under(""),
+            reasoning("", final=True),
+            "Sure. <thi",
+            "nk>INLINE-THOUGHT",  # unclosed while the thread shows it
+            thinking_under("Sure."),
+            " still INLINE-THOUGHT</thi",
+            "nk>\n\nThe answer",
+            " is 42.",
+        ]
+    )
+    async with place.running():
+        await place.ask("what is it?")
+        await place.wait_for_text("Sure. The answer is 42.")
+
+    for shown in place.seen():
+        assert "THOUGHT" not in shown and "<thi" not in shown and "nk>" not in shown, shown
+        assert "think" not in split_status(shown)[0].lower(), shown
+    assert place.statuses().count(notices.THINKING) >= 2, "thinking, then thinking again"
+    assert place.status_now() == "", "the status is gone at the end"
+    assert place.texts() == ["Sure. The answer is 42."]
+
+
+async def test_workflow_steps_are_a_live_status_and_gone_from_the_answer(
+    place: Place, chatflow: FakeChatflow
+) -> None:
+    def node(title: str, kind: str) -> dict[str, object]:
+        return {"event": "node_started", "data": {"title": title, "node_type": kind, "index": 2}}
+
+    def showing(status: str) -> Until:
+        return Until(lambda: place.status_now() == status)
+
+    chatflow.script(
+        [
+            node("Search the handbook", "knowledge-retrieval"),
+            showing("⚙️ Search the handbook…"),
+            node("Summarise", "llm"),
+            showing("⚙️ Summarise…"),
+            node("Answer", "answer"),
+            "The short ",
+            "version.",
+        ]
+    )
+    async with place.running():
+        await place.ask("summarise it")
+        await place.wait_for_text("The short version.")
+
+    statuses = [s for s in place.statuses() if s]
+    assert statuses[-2:] == ["⚙️ Search the handbook…", "⚙️ Summarise…"], statuses
+    assert place.status_now() == ""
+    assert place.texts() == ["The short version."]
+    if place.status_outside_text:
+        assert not any("⚙️" in text for text in place.seen()), "a stream's status is no text"
