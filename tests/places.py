@@ -10,6 +10,7 @@ hold on every platform take the ``place`` fixture and read it the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from dify_bridge.adapters.discord.adapter import DiscordAdapter
+from dify_bridge.ops.runtime import Runtime
 from tests.fakes.chatflow import FakeChatflow
 from tests.fakes.discord import FakeDiscord, FakeUser
 from tests.fakes.slack import FakeSlack
@@ -50,6 +52,7 @@ class Place:
     chatflow: FakeChatflow
     database: str
     thread: str = ""
+    runtime: Runtime | None = None
     status_outside_text = False
     """The status line is the platform's own (Slack's thread status), never message text."""
 
@@ -86,9 +89,23 @@ class Place:
     async def wait_until(self, check: Callable[[], bool], what: str) -> None:
         raise NotImplementedError
 
-    async def wait_for_text(self, text: str) -> None:
-        """Until the thread's last message reads ``text`` exactly."""
-        await self.wait_until(lambda: self.texts()[-1:] == [text], f"the thread to show {text!r}")
+    def turns(self, outcome: str) -> int:
+        """Turns the bridge ended with ``outcome`` (answered, failed…), from its metrics."""
+        assert self.runtime is not None, "the bot is not running"
+        labels = {"platform": self.name.split("-")[0], "outcome": outcome}
+        found = self.runtime.bridge.metrics.registry.get_sample_value(
+            "dify_bridge_turns_total", labels
+        )
+        return int(found or 0)
+
+    async def ended(self, outcome: str = "answered") -> None:
+        """Until the turn ended (its final text written) with ``outcome``."""
+        try:
+            async with asyncio.timeout(WAIT):  # the bridge's metrics are no platform event
+                while not self.turns(outcome):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"no turn {outcome}; the thread saw {self.seen()}") from None
 
 
 @dataclass
@@ -115,7 +132,7 @@ class SlackPlace(Place):
             SLACK_STREAMING=mode,
             **env,
         ) as bot:
-            self.url = bot.events_url
+            self.url, self.runtime = bot.events_url, bot.runtime
             yield
 
     async def ask(self, text: str) -> None:
@@ -204,6 +221,7 @@ class DiscordPlace(Place):
                 rt.settings.discord, rt.bridge, ready_timeout=10, guild_ready_timeout=0.05
             )
             await adapter.start()
+            self.runtime = rt
             try:
                 yield
             finally:

@@ -119,7 +119,11 @@ class AppendingSink(Protocol):
         ...
 
     async def show_status(self, status: str) -> None:
-        """Show (or, with "", clear) a transient status line outside the text."""
+        """Show (or, with "", clear) a transient status line outside the text.
+
+        Called after every write of the answer with the status it should show now,
+        so a status the platform dropped when a message was posted comes back;
+        one already shown is the sink's to skip."""
         ...
 
 
