@@ -53,8 +53,11 @@ class Place:
     database: str
     thread: str = ""
     runtime: Runtime | None = None
-    status_outside_text = False
-    """The status line is the platform's own (Slack's thread status), never message text."""
+
+    @property
+    def status_outside_text(self) -> bool:
+        """The status line is the platform's own (Slack's thread status), never message text."""
+        return False
 
     @contextlib.asynccontextmanager
     async def running(self, **env: str) -> AsyncIterator[None]:
@@ -110,15 +113,17 @@ class Place:
 
 @dataclass
 class SlackPlace(Place):
-    slack: FakeSlack = field(default_factory=FakeSlack)
+    slack: FakeSlack = field(kw_only=True)
     channel: str = "C1"
+    url: str = ""
+    """The bot's Events API URL while it runs."""
 
     @property
     def streaming(self) -> bool:
         return self.name == "slack"
 
     @property
-    def status_outside_text(self) -> bool:  # type: ignore[override]
+    def status_outside_text(self) -> bool:
         return self.streaming
 
     @contextlib.asynccontextmanager
@@ -204,7 +209,7 @@ def _stream_text(args: dict[str, Any]) -> str:
 
 @dataclass
 class DiscordPlace(Place):
-    discord: FakeDiscord = field(default_factory=FakeDiscord)
+    discord: FakeDiscord = field(kw_only=True)
 
     def __post_init__(self) -> None:
         guild = self.discord.add_guild("Dify fans")
