@@ -47,39 +47,59 @@ def reasoning(text: str, *, final: bool = False) -> dict[str, object]:
     return {"event": "reasoning_chunk", "data": {"reasoning": text, "is_final": final}}
 
 
-async def test_reasoning_is_a_passing_status_and_never_in_any_text_the_platform_saw(
+def thinking_under(place: Place, text: str) -> Until:
+    """The run waits until the thread shows ``text`` with the Thinking… status."""
+    return Until(lambda: place.latest().strip() == text and place.status_now() == notices.THINKING)
+
+
+def assert_no_reasoning_seen(place: Place) -> None:
+    for shown in place.seen():  # intermediate texts too, not only the final one
+        assert "THOUGHT" not in shown and "<thi" not in shown and "nk>" not in shown, shown
+        assert "think" not in split_status(shown)[0].lower(), shown
+    assert place.status_now() == "", "the status is gone at the end"
+
+
+async def test_think_blocks_are_a_passing_status_and_never_in_any_text_the_platform_saw(
     place: Place, chatflow: FakeChatflow
 ) -> None:
-    def thinking_under(text: str) -> Until:
-        return Until(
-            lambda: place.latest().strip() == text and place.status_now() == notices.THINKING
-        )
-
     chatflow.script(
         [
-            reasoning("SEPARATE-THOUGHT"),
-            thinking_under(""),
-            reasoning("", final=True),
-            "<th",
-            "ink>FIRST-THOUGHT",  # a split tag, unclosed while the thread shows it
-            thinking_under(""),
-            "</think>Sure. <think>INLINE-THOUGHT",  # the first words and more reasoning at once
-            thinking_under("Sure."),
+            "Sure. <think>INLINE-THOUGHT",  # the first words and an unclosed block at once
+            thinking_under(place, "Sure."),
             " still INLINE-THOUGHT</thi",
             "nk>\n\nThe answer",
-            " is 42.",
+            " is <th",
+            "ink>SECOND-THOUGHT",  # a split tag, unclosed while the thread shows it
+            thinking_under(place, "Sure. The answer is"),
+            "</think>42.",
         ]
     )
     async with place.running():
         await place.ask("what is it?")
         await place.ended()
 
-    for shown in place.seen():
-        assert "THOUGHT" not in shown and "<thi" not in shown and "nk>" not in shown, shown
-        assert "think" not in split_status(shown)[0].lower(), shown
-    assert place.statuses().count(notices.THINKING) >= 2, "thinking, then thinking again"
-    assert place.status_now() == "", "the status is gone at the end"
     assert place.texts() == ["Sure. The answer is 42."]
+    assert_no_reasoning_seen(place)
+
+
+async def test_reasoning_events_are_a_passing_status_and_never_text(
+    place: Place, chatflow: FakeChatflow
+) -> None:
+    chatflow.script(
+        [
+            reasoning("SEPARATE-THOUGHT"),
+            thinking_under(place, ""),
+            reasoning("", final=True),
+            "The answer ",
+            "is 42.",
+        ]
+    )
+    async with place.running():
+        await place.ask("what is it?")
+        await place.ended()
+
+    assert place.texts() == ["The answer is 42."]
+    assert_no_reasoning_seen(place)
 
 
 async def test_workflow_steps_are_a_live_status_and_gone_from_the_answer(
