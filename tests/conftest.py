@@ -9,7 +9,7 @@ import pytest
 from tests.fakes.chatflow import FakeChatflow
 from tests.fakes.dify import FakeDify
 
-pytest_plugins = ("tests.pg",)
+pytest_plugins = ("tests.pg", "tests.places")
 
 
 @pytest.fixture

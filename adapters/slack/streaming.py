@@ -200,7 +200,9 @@ class SlackStreamSink(SlackSink):
 
     async def post(self, message: Message) -> str:
         """A message that is not streamed: Markdown in a ``markdown`` block."""
-        return await self._post(message, markdown_blocks(message))
+        key = await self._post(message, markdown_blocks(message))
+        self._status = ""  # Slack clears the status when the app replies
+        return key
 
     async def edit(self, message_key: str, message: Message, *, final: bool) -> None:
         """Replace the whole text; a message still streaming is stopped first."""

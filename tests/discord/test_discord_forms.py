@@ -135,6 +135,27 @@ async def test_a_double_click_submits_once_and_tells_the_second_clicker(
     assert server.discord.contents(thread).count(DONE) == 1
 
 
+async def test_a_click_after_a_restart_continues_in_the_same_thread_once(
+    server: Server, chatflow: FakeChatflow
+) -> None:
+    approval(chatflow, NO_FIELDS)
+    async with bot(server, chatflow):
+        thread, form = await ask(server)
+    (approve, reject) = form_buttons(server, form)
+    async with bot(server, chatflow):  # a new process on the same store
+        await server.discord.click(form, server.bob, reject["custom_id"])
+        second = await server.discord.click(form, server.alice, approve["custom_id"])
+        await server.discord.wait_until(lambda: answered(server, thread), timeout=15, what=DONE)
+        await server.discord.wait_until(
+            lambda: bool(server.discord.followups.get(second)), timeout=10, what="the notice"
+        )
+    (post,) = chatflow.form_posts
+    assert post.json["action"] == "reject"
+    assert [t["id"] for t in server.discord.threads()] == [str(thread)], "the same thread"
+    assert server.discord.contents(thread).count(DONE) == 1
+    assert server.discord.followups[second][0]["content"] == notices.FORM_TAKEN
+
+
 async def test_a_form_with_more_fields_than_a_modal_holds_says_to_answer_it_in_dify(
     server: Server, chatflow: FakeChatflow
 ) -> None:

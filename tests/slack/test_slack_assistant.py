@@ -28,13 +28,18 @@ def started(slack: FakeSlack, *, from_channel: str = "C7") -> dict[str, Any]:
 
 async def ask_in(bot: SlackBot, thread_ts: str, text: str) -> dict[str, Any]:
     slack = bot.slack
+
+    def answers() -> int:
+        return sum(1 for m in slack.thread("D1", thread_ts) if not m.streaming)
+
+    before = answers()  # a question asked earlier in the thread was answered already
     event = slack.user_message("D1", text, thread_ts=thread_ts, channel_type="im")
     await bot.send(event)
     await slack.wait_until(
         lambda: (
             bool(slack.statuses("D1", thread_ts))
             and slack.statuses("D1", thread_ts)[-1] == ""
-            and any(not m.streaming for m in slack.thread("D1", thread_ts))
+            and answers() > before
         )
     )
     return event

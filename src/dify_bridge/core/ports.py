@@ -119,7 +119,11 @@ class AppendingSink(Protocol):
         ...
 
     async def show_status(self, status: str) -> None:
-        """Show (or, with "", clear) a transient status line outside the text."""
+        """Show (or, with "", clear) a transient status line outside the text.
+
+        Called after each write of the answer while there is a status, so one the
+        platform dropped when a message was posted comes back (a status already
+        shown is the sink's to skip), and once with "" when it is over."""
         ...
 
 

@@ -73,7 +73,7 @@ class ReplyWriter:
         self._appending: AppendingSink | None = sink if isinstance(sink, AppendingSink) else None
         self._growing: set[int] = set()
         """Indexes of the messages the sink opened as growing ones and did not close yet."""
-        self._status_shown = ""
+        self._status_set = False
         self._continuing: bool | None = None
         """True: the answer grows by new messages; None: not decided (nothing shown yet)."""
         self._posted_markdown = ""
@@ -160,8 +160,12 @@ class ReplyWriter:
         return lay_out(text, self._sink, controls=self._controls, max_parts=self._max_parts)
 
     async def _sync(self, *, final: bool) -> None:
-        if self._appending is not None:
+        await self._write(final)
+        if self._appending is not None and (final or not self._closing.is_set()):
+            # after the messages: Slack clears a thread's status when a message is posted
             await self._show_status(self._appending, "" if final else self._status)
+
+    async def _write(self, final: bool) -> None:
         if self._continuing and self._markdown.startswith(self._posted_markdown):
             await self._continue(final)
             return
@@ -246,8 +250,9 @@ class ReplyWriter:
             raise
 
     async def _show_status(self, sink: AppendingSink, status: str) -> None:
-        if status != self._status_shown:
-            self._status_shown = status
+        """Every time while there is a status (Slack may have cleared it), and "" once after."""
+        if status or self._status_set:
+            self._status_set = bool(status)
             await sink.show_status(status)
 
     async def _call_open(self, message: Message) -> bool:
