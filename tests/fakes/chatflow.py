@@ -99,6 +99,8 @@ class Run:
     query: str
     answer: str = ""
     """Everything streamed so far (what a snapshot restates)."""
+    chunks: list[str] = field(default_factory=list)
+    """The same, as the chunks it was sent in (what a replayed snapshot restates)."""
     stored_answer: str = ""
     """What ``GET /messages`` shows: written at ``message_end``."""
     retriever_resources: list[dict[str, Any]] = field(default_factory=list)
@@ -152,6 +154,9 @@ class FakeChatflow:
         self.refuse_resumes = 0
         """The next so many ``GET /workflow/…/events`` answer with ``resume_refusal``."""
         self.resume_refusal = (503, "internal_server_error", "Internal Server Error")
+        self.snapshot_replays = False
+        """True: a snapshot restates the answer as its chunks from the start (a replay of
+        the run's event log) instead of one ``message_replace``."""
         self.forms: dict[str, FormState] = {}
         """By form token (an e-mailed form by its id)."""
         self._form_failures: list[tuple[int, str, str]] = []
@@ -291,7 +296,11 @@ class FakeChatflow:
         if request.query.get("include_state_snapshot", "false").lower() == "true":
             snapshot = [
                 self._event(run, {"event": "workflow_started", "data": {"id": run.id}}),
-                self._event(run, {"event": "message_replace", "answer": run.answer}),
+                *(
+                    [self._event(run, chunk) for chunk in run.chunks]
+                    if self.snapshot_replays
+                    else [self._event(run, {"event": "message_replace", "answer": run.answer})]
+                ),
                 *run.nodes,
                 *run.pause,
             ]
@@ -361,8 +370,10 @@ class FakeChatflow:
         kind = event["event"]
         if kind == "message":
             run.answer += event["answer"]
+            run.chunks.append(event["answer"])
         elif kind == "message_replace":
             run.answer = event["answer"]
+            run.chunks = [event["answer"]]
         elif kind == "node_started":
             run.nodes.append(event)
         if not run.listeners and kind == "message":

@@ -10,6 +10,7 @@ from dify_bridge.adapters.slack import budgets
 from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
 from dify_bridge.core import writer
 from dify_bridge.core.notices import CUT_NOTICE
+from tests.fakes.chatflow import FakeChatflow, Until
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot
@@ -73,3 +74,29 @@ async def test_a_long_answer_grown_by_pieces_is_cut_no_sooner_than_an_edited_one
     assert len(fake_slack.thread("C1", ts)) > 5, "the answer grew by pieces"
     assert markdown_to_mrkdwn(CUT_NOTICE).strip() not in shown
     assert [n for n in range(50) if f"end{n}." not in shown] == []
+
+
+async def test_a_resumed_chatflow_replaying_its_answer_keeps_the_pieces_as_they_are(
+    fake_slack: FakeSlack, chatflow: FakeChatflow, tmp_path: Path
+):
+    # the stream drops after the first piece is up; the resume replays the answer from
+    # its first chunk (an event log's replay), so for a while the text is shorter
+    chatflow.snapshot_replays = True
+    first = "The first paragraph is long enough to be a piece of its own, and it ends here."
+    rest = [f"word{i} " for i in range(12)]
+    posted = Until(
+        lambda: any(
+            m.user == fake_slack.bot_user_id and m.channel == "C1"
+            for m in list(fake_slack.messages.values())
+        )
+    )
+    whole = first + "\n\n" + "".join(rest)
+    chatflow.script([first, "\n\n", posted, *rest], break_after=3, while_away=2)
+    async with running_slack_bot(fake_slack, chatflow, tmp_path / "bridge.db", **CROWDED) as bot:
+        ts = await bot.ask("C1", "tell me")
+
+    shown = [text.strip() for text in fake_slack.thread_texts("C1", ts)]
+    assert shown[0] == markdown_to_mrkdwn(first)
+    assert same_words(shown, whole), "each word once, in order"
+    assert not fake_slack.calls_to("chat.update"), "the first piece was never taken back"
+    assert len(chatflow.chat_posts) == 1 and chatflow.resumes
