@@ -31,8 +31,10 @@ Nothing here waits for the database: a Slack call only takes a token.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dify_bridge.core import BoundedDict, EditBudget, Presence
 
@@ -52,6 +54,13 @@ CHANNELS_KEPT = 4096
 """Per-channel post budgets kept per workspace (an idle one is full again anyway)."""
 
 
+class OpenStreams(Protocol):
+    """An answer's messages still streaming (weakly held: a dropped answer counts none)."""
+
+    @property
+    def open_streams(self) -> int: ...
+
+
 @dataclass
 class TeamBudgets:
     """The budgets of one workspace, one per rate-limited method."""
@@ -65,6 +74,16 @@ class TeamBudgets:
     _posts: BoundedDict[str, EditBudget] = field(
         default_factory=lambda: BoundedDict(CHANNELS_KEPT), init=False, repr=False
     )
+
+    _streamers: weakref.WeakSet[OpenStreams] = field(
+        default_factory=weakref.WeakSet, init=False, repr=False
+    )
+
+    def room_for_a_stream(self, answer: OpenStreams) -> bool:
+        """True while fewer streams are open than ``chat.stopStream`` can end at once:
+        a stream started beyond that would wait for its stop long after its last word."""
+        self._streamers.add(answer)
+        return sum(s.open_streams for s in self._streamers) < self.stop.burst
 
     def posts_in(self, channel: str) -> EditBudget:
         """The ``chat.postMessage`` budget of one channel."""

@@ -7,7 +7,8 @@ only the text added at the end. What it does with each call:
 
 - ``open``: ``chat.startStream`` (always ``thread_ts``; ``recipient_user_id`` +
   ``recipient_team_id`` outside DMs), only if the workspace's start budget has
-  a token free now. Otherwise, or when Slack refuses the stream
+  a token free now and fewer streams are open than its stop budget can end at
+  once. Otherwise, or when Slack refuses the stream
   (``channel_type_not_supported``, ``ratelimited``, ``missing_recipient_*``…),
   None: the writer posts the message and edits it, as without streaming. A
   refusal other than a busy budget turns streaming off for the rest of the answer.
@@ -83,6 +84,10 @@ class SlackStreamSink(SlackSink):
         self.streamed = 0
         """Messages of this answer that were started as streams."""
 
+    @property
+    def open_streams(self) -> int:
+        return len(self._streaming)
+
     def render(self, markdown: str) -> str:
         return markdown_for_stream(tables_as_code(markdown))
 
@@ -119,7 +124,9 @@ class SlackStreamSink(SlackSink):
     # ------------------------------------------------------------------ streams
 
     async def open(self, message: Message) -> str | None:
-        if self._streams_off or not self._budgets.start.try_acquire():
+        if self._streams_off or not self._budgets.room_for_a_stream(self):
+            return None
+        if not self._budgets.start.try_acquire():
             return None
         try:
             data = await call_slack(

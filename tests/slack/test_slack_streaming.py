@@ -198,3 +198,28 @@ async def test_without_the_thread_when_slack_rate_limits_the_lookup(slack_bot: S
     assert dify.chat_requests[-1]["query"] == "Alice: hello?"
     (refused,) = slack.calls_to("conversations.replies")
     assert refused.status == 429, "asked once, not waited out"
+
+
+async def test_no_more_streams_open_than_their_stops_can_end_at_once(slack_bot: SlackBot):
+    """Tier 2 ends few streams at once: an answer beyond that is posted, not streamed, so no
+    stream waits for its stop long after its last word."""
+    import asyncio
+
+    slack, dify = slack_bot.slack, slack_bot.dify
+    for n in range(3):
+        dify.script([f"long{n}-{i} " for i in range(120)], delay=0.1)  # about 12 s each
+    dify.script(ANSWER, delay=0.05)
+    events = [
+        slack.user_message(f"C{n}", f"q{n}", mention=True, event_type="app_mention")
+        for n in range(3)
+    ]
+    for event in events:
+        await slack_bot.send(event)
+    await slack.wait_until(lambda: len([m for m in slack.messages.values() if m.streaming]) == 3)
+    await asyncio.sleep(4)  # the start budget (18 a minute) has a token again by now
+    late = await slack_bot.ask("C9", "and one more")
+
+    assert len([c for c in slack.calls_to("chat.startStream") if c.ok]) == 3
+    assert slack.thread_texts("C9", late) == [ANSWER]
+    for event in events:
+        await slack_bot.answered(event["channel"], event["ts"])

@@ -96,6 +96,11 @@ class EditBudget:
     def per_minute(self) -> float:
         return 60.0 / self._interval
 
+    @property
+    def burst(self) -> int:
+        """Tokens it saves up: how many calls may go at once."""
+        return int(self._burst)
+
     def set_rate(self, per_minute: float, *, burst: int | None = None) -> None:
         """Hand out ``per_minute`` tokens a minute from now on (and save up at most
         ``burst``, if given). Tokens earned so far are kept, a pause still lasts as
