@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dify_bridge.adapters.slack.sink import MAX_MESSAGE_CHARS
@@ -203,8 +204,6 @@ async def test_without_the_thread_when_slack_rate_limits_the_lookup(slack_bot: S
 async def test_no_more_streams_open_than_their_stops_can_end_at_once(slack_bot: SlackBot):
     """Tier 2 ends few streams at once: an answer beyond that is posted, not streamed, so no
     stream waits for its stop long after its last word."""
-    import asyncio
-
     slack, dify = slack_bot.slack, slack_bot.dify
     for n in range(3):
         dify.script([f"long{n}-{i} " for i in range(120)], delay=0.1)  # about 12 s each
