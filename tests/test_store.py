@@ -214,6 +214,28 @@ async def test_a_dead_connection_frees_its_thread_lock(
             await one.save_thread(ThreadRecord("t1", "conv-1", "user-1"))
 
 
+async def test_many_turns_of_one_replica_hold_their_thread_locks_at_once(
+    postgres_url: str, postgres_cluster: PostgresCluster
+) -> None:
+    """Sixty threads answered at once in one replica: none waits for a connection of its own."""
+    database = postgres_url.split("/")[3].split("?")[0]
+    threads = [f"t{n}" for n in range(60)]
+    async with opened(postgres_url) as one, opened(postgres_url) as other:
+        async with contextlib.AsyncExitStack() as held:
+            for key in threads:
+                await asyncio.wait_for(held.enter_async_context(one.thread_lock(key)), 5)
+            locks = postgres_cluster.psql(
+                "SELECT count(*), count(DISTINCT pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND granted",
+                database,
+            )
+            assert locks == "60|1", "every lock held, on one connection"
+            waiting = asyncio.create_task(_hold(other, "t7"))
+            await asyncio.sleep(0.3)
+            assert not waiting.done(), "another replica entered a thread held here"
+        await asyncio.wait_for(waiting, 5)
+
+
 async def _hold(store: Store, thread_key: str) -> None:
     async with store.thread_lock(thread_key):
         pass

@@ -1,9 +1,9 @@
 """PostgreSQL advisory locks (thread turns, migrations) and errors, for :mod:`.postgres`.
 
-A thread's turn holds a session-level advisory lock on its own pooled
-connection, so turns in one thread are serialised across replicas; a replica
-that dies frees its locks because PostgreSQL ends its sessions. Migrations
-take a transaction-level lock, so replicas starting together take turns.
+Thread turns hold session-level advisory locks (:mod:`.pg_thread_locks`), so
+turns in one thread are serialised across replicas; a replica that dies frees
+its locks because PostgreSQL ends its sessions. Migrations take a
+transaction-level lock, so replicas starting together take turns.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -22,7 +22,6 @@ from dify_bridge.store.schema import MIGRATIONS, migration_ddl
 __all__ = [
     "ERRORS",
     "MIGRATION_LOCK",
-    "hold_thread_lock",
     "migrate",
     "one_line",
     "thread_lock_id",
@@ -64,31 +63,6 @@ def translated(action: str, where: str) -> Iterator[None]:
         yield
     except ERRORS as exc:
         raise StoreError(f"cannot {action} in {where}: {one_line(exc)}") from None
-
-
-@contextlib.asynccontextmanager
-async def hold_thread_lock(pool: asyncpg.Pool, thread_key: str, where: str) -> AsyncIterator[None]:
-    """Hold the thread's advisory lock on a connection of ``pool`` (waits for it)."""
-    lock_id = thread_lock_id(thread_key)
-    with translated("lock a thread", where):
-        conn = await pool.acquire()
-    try:
-        with translated("lock a thread", where):
-            await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
-        try:
-            yield
-        finally:
-            try:
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
-            except ERRORS as exc:
-                # the session is gone, and its locks with it; never reuse the connection
-                log.warning("thread lock of %s lost: %s", thread_key, one_line(exc))
-                with contextlib.suppress(*ERRORS):
-                    conn.terminate()
-    finally:
-        # a release resets the session (pg_advisory_unlock_all) before anyone reuses it
-        with contextlib.suppress(*ERRORS):
-            await pool.release(conn)
 
 
 async def migrate(conn: Any) -> None:

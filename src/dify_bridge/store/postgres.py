@@ -17,9 +17,10 @@ from dify_bridge.errors import StoreError
 from dify_bridge.store.base import EVENT_TTL_SECONDS, redact_url
 from dify_bridge.store.installations import InstallationRecords
 from dify_bridge.store.pg_forms import PostgresForms
-from dify_bridge.store.pg_locks import ERRORS, hold_thread_lock, migrate, one_line, translated
+from dify_bridge.store.pg_locks import ERRORS, migrate, one_line, translated
 from dify_bridge.store.pg_replicas import PostgresReplicaBoard
 from dify_bridge.store.pg_shards import PostgresShardClaims
+from dify_bridge.store.pg_thread_locks import ThreadLockKeeper
 from dify_bridge.store.records import (
     MessageRecord,
     ThreadRecord,
@@ -32,9 +33,9 @@ __all__ = ["LOCK_POOL_SIZE", "POOL_SIZE", "PostgresStore"]
 
 POOL_SIZE = 5
 """Connections for reads and writes (each call holds one for a single statement)."""
-LOCK_POOL_SIZE = 20
-"""Connections that hold thread locks: turns running at once in one replica.
-More turns wait for a free one; none is dropped."""
+LOCK_POOL_SIZE = 2
+"""Connections for thread locks: one holds the locks of every turn of this replica
+(:mod:`.pg_thread_locks`); the other replaces it when it fails."""
 
 _NOW = "extract(epoch FROM clock_timestamp())"
 _PURGE_EVERY = 500
@@ -75,6 +76,7 @@ class PostgresStore(PostgresForms):
         self._shard_claims: list[PostgresShardClaims] = []
         self._pool = pool
         self._locks = locks
+        self._thread_locks = ThreadLockKeeper(locks, where)
         self._where = where
         self._claims = 0
         self._board = PostgresReplicaBoard(pool, where)
@@ -192,7 +194,7 @@ class PostgresStore(PostgresForms):
         return True
 
     def thread_lock(self, thread_key: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return hold_thread_lock(self._locks, thread_key, self._where)
+        return self._thread_locks.hold(thread_key)
 
     def shard_claims(self, name: str) -> ShardClaims:
         claims = PostgresShardClaims(self._url, self._where, name)
@@ -215,6 +217,7 @@ class PostgresStore(PostgresForms):
     async def close(self) -> None:
         for claims in self._shard_claims:
             await claims.close()
+        await self._thread_locks.close()
         for pool in (self._locks, self._pool):
             try:
                 await pool.close()
