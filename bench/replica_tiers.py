@@ -35,6 +35,8 @@ from tests.test_replicas_slack import Replica, start_replica
 from bench.common import ROOT
 
 RESULTS = ROOT / "bench" / "results" / "replica_tiers.md"
+READING = RESULTS.with_name("replica_tiers_notes.md")
+"""Hand-written reading of the numbers, appended to the results (kept across runs)."""
 ANSWERS = 30
 CHUNKS = 100
 
@@ -171,11 +173,11 @@ def report(runs: list[dict[str, Any]], machine: dict[str, str]) -> str:
         "|---|---|---|",
         *(f"| {name} | {a} | {b} |" for name, a, b in rows),
         "",
-        "Before the budgets were shared, each of two replicas spent a whole workspace "
-        "budget: 30 concurrent answers were measured drawing 18-19 answers of 429 at "
-        "64-66 chat.update calls a minute against the tier's ~50. Now each replica runs "
-        "at its share (its live answers plus half, over everyone's), re-rated at every "
-        "2 s heartbeat, and a 429 one replica sees pauses the method on both.",
+        "Each replica runs at its share of every budget (its live answers plus half, "
+        "over everyone's), re-rated at every 2 s heartbeat, and a 429 one replica sees "
+        "pauses the method on both.",
         "",
     ]
+    if READING.exists():
+        lines += [READING.read_text()]
     return "\n".join(lines)
