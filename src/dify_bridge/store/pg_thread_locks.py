@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MOST = 0.05, 0.5
 """Seconds before trying a thread another replica holds again: first, and at most."""
+STATEMENT_SECONDS = 10.0
+"""A lock call that hangs longer (a silent network) drops the connection."""
 
 
 class ThreadLockKeeper:
@@ -57,7 +59,11 @@ class ThreadLockKeeper:
             with translated("lock a thread", self._where):
                 conn = await self._connection()
                 try:
-                    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id))
+                    return bool(
+                        await conn.fetchval(
+                            "SELECT pg_try_advisory_lock($1)", lock_id, timeout=STATEMENT_SECONDS
+                        )
+                    )
                 except ERRORS:
                     self._drop()
                     raise
@@ -69,7 +75,9 @@ class ThreadLockKeeper:
                 log.warning("thread lock of %s lost with its connection", thread_key)
                 return
             try:
-                released = await conn.fetchval("SELECT pg_advisory_unlock($1)", lock_id)
+                released = await conn.fetchval(
+                    "SELECT pg_advisory_unlock($1)", lock_id, timeout=STATEMENT_SECONDS
+                )
             except ERRORS as exc:
                 log.warning("thread lock of %s lost: %s", thread_key, one_line(exc))
                 self._drop()
@@ -79,7 +87,7 @@ class ThreadLockKeeper:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await self._pool.acquire()
+            self._conn = await self._pool.acquire(timeout=STATEMENT_SECONDS)
         return self._conn
 
     def _drop(self) -> None:
