@@ -235,8 +235,9 @@ class SlackAdapter:
                 response = await self._flow.handle_installation(bolt_request)
             else:
                 response = await self._flow.handle_callback(bolt_request)
-        except BridgeError as exc:  # the store is down: the install can be tried again
-            log.error("Slack install at %s failed: %s", request.path, exc)
+        # the store is down, or Slack could not be reached (oauth.v2.access): try again
+        except (BridgeError, aiohttp.ClientError, TimeoutError) as exc:
+            log.error("Slack install at %s failed: %s", request.path, brief_error(exc))
             response = BoltResponse(status=503, body="The install failed; please try again.")
         return await to_aiohttp_response(response)
 

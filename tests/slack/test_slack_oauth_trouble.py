@@ -15,8 +15,9 @@ import pytest
 
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
+from tests.slack.browser import finish_install, install, start_install
 from tests.slack.conftest import eventually, running_slack_bot
-from tests.slack.test_slack_oauth import base_url, installed, oauth_bot
+from tests.slack.test_slack_oauth import base_url, installed, installed_teams, oauth_bot
 
 
 async def test_a_slack_connect_channel_another_workspace_created_is_answered(
@@ -127,3 +128,21 @@ async def test_a_listener_failing_after_the_ack_is_one_log_line_without_a_traceb
     (line,) = [r for r in caplog.records if "acknowledged and dropped" in r.getMessage()]
     assert "no such table" in line.getMessage() and line.exc_info is None
     assert "Traceback" not in caplog.text and "AssertionError" not in caplog.text
+
+
+async def test_slack_out_of_reach_during_the_redirect_gives_a_page_to_try_again(
+    fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    db = tmp_path / "bridge.db"
+    async with oauth_bot(fake_slack, fake_dify, db) as bot:
+        started = await start_install(base_url(bot))
+        fake_slack.oauth_unreachable = True
+        code = fake_slack.allow_install("T2")
+        dropped = await finish_install(base_url(bot), code, started.state, started.cookie)
+        assert dropped.status == 503 and "try again" in dropped.page
+        fake_slack.oauth_unreachable = False
+        done = await install(base_url(bot), fake_slack, "T2")  # tried again: installed
+        assert done.status == 200, done.page
+    assert "Traceback" not in caplog.text
+    assert installed_teams(db) == {"-:T2"}
