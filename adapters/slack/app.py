@@ -269,7 +269,7 @@ class SlackAdapter:
         except SlackCallFailed:
             if self._flow is None:
                 raise
-        bot = await self._flow.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        bot = await self._flow.installations.find_bot_of_team(team_id)
         if bot is None or not bot.bot_token:
             raise SlackCallFailed("takeover", f"workspace {team_id} is not installed")
         client = self._team_client(bot.bot_token, team_id)

@@ -142,6 +142,12 @@ class StoredInstallations(AsyncInstallationStore):
         found = self._open(record)
         return None if found is None else Bot(**found)
 
+    async def find_bot_of_team(self, team_id: str) -> Bot | None:
+        """The bot of ``team_id`` when its organization is not known (an answer's key
+        names only the workspace)."""
+        found = self._open(await self._records.bot_of_team(team_id))
+        return None if found is None else Bot(**found)
+
     async def async_find_installation(
         self,
         *,

@@ -116,6 +116,11 @@ class WebApi(SlackState):
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            **(
+                {"enterprise_id": self.workspace.enterprise_id}
+                if self.workspace.enterprise_id
+                else {}
+            ),
             "is_enterprise_install": False,
         }
 
