@@ -14,8 +14,9 @@ from dify_bridge.adapters.slack.format import markdown_to_mrkdwn
 from dify_bridge.core import notices
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
+from tests.pg import PostgresCluster
 from tests.slack.browser import finish_install, start_install
-from tests.test_replicas_budgets import both_see_each_other
+from tests.test_replicas_budgets import both_see_each_other, logged
 from tests.test_replicas_slack import Replica, Workspace, start_replica, two_bridges
 
 
@@ -82,11 +83,19 @@ async def test_an_install_started_on_one_replica_is_finished_on_the_other(
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("enterprise", ["", "E1GRID"])
+@pytest.mark.parametrize(
+    ("enterprise", "store_trouble"), [("", False), ("E1GRID", False), ("", True)]
+)
 async def test_a_survivor_that_never_saw_the_workspace_marks_its_interrupted_answer(
-    fake_dify: FakeDify, postgres_url: str, tmp_path: Path, enterprise: str
+    fake_dify: FakeDify,
+    postgres_cluster: PostgresCluster,
+    postgres_url: str,
+    tmp_path: Path,
+    enterprise: str,
+    store_trouble: bool,
 ) -> None:
-    """The survivor finds the workspace's token in the store, Enterprise Grid ones too."""
+    """The survivor finds the workspace's token in the store, Enterprise Grid ones too;
+    a store that cannot be read at that moment only puts the marking off."""
     oauth = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": CLIENT_ID}
     oauth["SLACK_CLIENT_SECRET"] = CLIENT_SECRET
     async with two_bridges(fake_dify, postgres_url, tmp_path, env=oauth) as ws:
@@ -107,8 +116,14 @@ async def test_a_survivor_that_never_saw_the_workspace_marks_its_interrupted_ans
         await slack.wait_until(
             lambda: any("w3" in m.visible for m in slack.thread("C2", mention["ts"])), within=30
         )
+        database = postgres_url.split("?")[0].rsplit("/", 1)[1]
+        if store_trouble:
+            postgres_cluster.psql("ALTER TABLE slack_bots RENAME TO slack_bots_away", database)
         one.process.send_signal(signal.SIGKILL)
         await one.process.wait()
+        if store_trouble:
+            await logged(survivor, "not marked (try 1)", within=30)
+            postgres_cluster.psql("ALTER TABLE slack_bots_away RENAME TO slack_bots", database)
         interrupted = markdown_to_mrkdwn(f"⚠️ {notices.INTERRUPTED}")
         await slack.wait_until(
             lambda: slack.thread("C2", mention["ts"])[-1].visible.endswith(interrupted), within=30
