@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
@@ -146,3 +147,34 @@ async def test_slack_out_of_reach_during_the_redirect_gives_a_page_to_try_again(
         assert done.status == 200, done.page
     assert "Traceback" not in caplog.text
     assert installed_teams(db) == {"-:T2"}
+
+
+@pytest.mark.parametrize("later_key", ["another", ""])
+async def test_tokens_sealed_with_another_key_are_one_clear_error_until_installed_again(
+    fake_slack: FakeSlack,
+    fake_dify: FakeDify,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    later_key: str,
+) -> None:
+    db = tmp_path / "bridge.db"
+    first = Fernet.generate_key().decode()
+    then = Fernet.generate_key().decode() if later_key else ""
+    async with oauth_bot(fake_slack, fake_dify, db, TOKEN_ENCRYPTION_KEY=first) as bot:
+        await installed(bot, "T2", "C2")
+    caplog.set_level(logging.INFO)
+    async with oauth_bot(fake_slack, fake_dify, db, TOKEN_ENCRYPTION_KEY=then) as bot:
+        with fake_slack.acting_in("T2"):
+            event = fake_slack.user_message(
+                "C2", "unreadable", mention=True, event_type="app_mention"
+            )
+            status, _ = await fake_slack.post_event(
+                bot.events_url, fake_slack.event_callback(event)
+            )
+            assert status == 200  # nothing Slack could do by sending it again
+            assert "TOKEN_ENCRYPTION_KEY" in caplog.text
+            await installed(bot, "T2", "C2")  # installing again seals with the key now set
+            await bot.ask("C2", "readable again")
+    token = fake_slack.installs["T2"].token
+    assert token not in caplog.text and "Traceback" not in caplog.text
+    assert [r["query"] for r in fake_dify.chat_requests] == ["Alice: readable again"]
