@@ -8,7 +8,8 @@ must be before bolt sees it is :mod:`dify_bridge.adapters.slack.http`
 (HTTP) and :mod:`dify_bridge.adapters.slack.socket` (Socket Mode).
 
 Whatever bolt or a listener raises on a request that got through becomes
-one log line (no traceback) and a 200 (:mod:`dify_bridge.adapters.slack.boundary`).
+one log line (no traceback) and a 200, or a 503 when the store could not say
+whose workspace it is (:mod:`dify_bridge.adapters.slack.boundary`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Both transports (HTTP and Socket Mode) hand every admitted request to
 :func:`dispatch`. bolt runs the listeners and sends whatever they raise to
 its error handler, :func:`on_bolt_error`: one log line, no traceback, and a
 200 (the request was Slack's; Slack would only send it again, and a
-subscription that keeps failing gets disabled). What bolt itself raises while
+subscription that keeps failing gets disabled). The exception is
+:class:`StoreUnreachable`: authorization could not read the store, so a 503
+has Slack send the request again once it can. What bolt itself raises while
 reading a payload it cannot make sense of (an ``event`` that is a string)
 leaves :func:`dispatch` as :class:`UnreadableRequest`, one line about it.
 """
