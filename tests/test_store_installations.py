@@ -51,3 +51,20 @@ async def test_a_state_is_consumed_once_and_not_after_it_expired(database_url: s
         assert not await records.consume_state("never-issued", now)
     finally:
         await store.close()
+
+
+async def test_a_bot_is_found_by_its_workspace_alone_in_or_out_of_an_organization(
+    database_url: str,
+) -> None:
+    store = await open_store(database_url)
+    try:
+        records = store.slack_installations()
+        await records.save_bot(InstallationRecord("E1:T1", "E1:T1", "{}", "grid-bot"))
+        await records.save_bot(InstallationRecord("-:T2", "-:T2", "{}", "plain-bot"))
+        await records.save_bot(InstallationRecord("-:T11", "-:T11", "{}", "other-bot"))
+        assert (grid := await records.bot_of_team("T1")) is not None and grid.tokens == "grid-bot"
+        assert (plain := await records.bot_of_team("T2")) is not None
+        assert plain.tokens == "plain-bot"
+        assert await records.bot_of_team("T3") is None
+    finally:
+        await store.close()

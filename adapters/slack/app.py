@@ -8,11 +8,13 @@ must be before bolt sees it is :mod:`dify_bridge.adapters.slack.http`
 (HTTP) and :mod:`dify_bridge.adapters.slack.socket` (Socket Mode).
 
 Whatever bolt or a listener raises on a request that got through becomes
-one log line (no traceback) and a 200 (:mod:`dify_bridge.adapters.slack.boundary`).
+one log line (no traceback) and a 200, or a 503 when the store could not say
+whose workspace it is (:mod:`dify_bridge.adapters.slack.boundary`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Sequence
@@ -235,8 +237,9 @@ class SlackAdapter:
                 response = await self._flow.handle_installation(bolt_request)
             else:
                 response = await self._flow.handle_callback(bolt_request)
-        except BridgeError as exc:  # the store is down: the install can be tried again
-            log.error("Slack install at %s failed: %s", request.path, exc)
+        # the store is down, or Slack could not be reached (oauth.v2.access): try again
+        except (BridgeError, aiohttp.ClientError, TimeoutError) as exc:
+            log.error("Slack install at %s failed: %s", request.path, brief_error(exc))
             response = BoltResponse(status=503, body="The install failed; please try again.")
         return await to_aiohttp_response(response)
 
@@ -261,16 +264,20 @@ class SlackAdapter:
         await mark_left_answer(await self._client_of(team_id), self._budgets, answer, notice)
 
     async def _client_of(self, team_id: str) -> AsyncWebClient:
-        """The workspace's client; with OAuth, from its installation when no request of
-        that workspace came to this process yet."""
-        try:
+        """The workspace's client; with OAuth, with the token its installation in the store
+        has now (another replica may have seen it uninstalled or installed again)."""
+        if self._flow is None:
             return self._workspaces.client(team_id)
-        except SlackCallFailed:
-            if self._flow is None:
-                raise
-        bot = await self._flow.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        try:
+            bot = await self._flow.installations.find_bot_of_team(team_id)
+        except BridgeError as exc:  # given back to be marked at a later beat
+            raise SlackCallFailed("takeover", f"the store cannot be read: {exc}") from None
         if bot is None or not bot.bot_token:
             raise SlackCallFailed("takeover", f"workspace {team_id} is not installed")
+        with contextlib.suppress(SlackCallFailed):  # no request of the workspace came here
+            known = self._workspaces.client(team_id)
+            if known.token == bot.bot_token:
+                return known
         client = self._team_client(bot.bot_token, team_id)
         client.session = self._client.session
         return client

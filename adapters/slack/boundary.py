@@ -4,7 +4,9 @@ Both transports (HTTP and Socket Mode) hand every admitted request to
 :func:`dispatch`. bolt runs the listeners and sends whatever they raise to
 its error handler, :func:`on_bolt_error`: one log line, no traceback, and a
 200 (the request was Slack's; Slack would only send it again, and a
-subscription that keeps failing gets disabled). What bolt itself raises while
+subscription that keeps failing gets disabled). The exception is
+:class:`StoreUnreachable`: authorization could not read the store, so a 503
+has Slack send the request again once it can. What bolt itself raises while
 reading a payload it cannot make sense of (an ``event`` that is a string)
 leaves :func:`dispatch` as :class:`UnreadableRequest`, one line about it.
 """
@@ -17,12 +19,12 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.error import BoltError, BoltUnhandledRequestError
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from .http import brief_error, kind_of
 
-__all__ = ["UnreadableRequest", "dispatch", "on_bolt_error"]
+__all__ = ["StoreUnreachable", "UnreadableRequest", "dispatch", "on_bolt_error"]
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,25 @@ async def dispatch(
         raise UnreadableRequest(brief_error(exc)) from None
 
 
-async def on_bolt_error(error: Exception, body: Any) -> BoltResponse:
-    """bolt's error handler, for middleware and listeners alike: one line, and a 200."""
+class StoreUnreachable(BoltError):
+    """Authorization could not read the store: Slack should send the request again."""
+
+
+async def on_bolt_error(
+    error: Exception, body: Any, response: BoltResponse | None
+) -> BoltResponse | None:
+    """bolt's error handler, for middleware and listeners alike: one line, and a 200
+    (a 503 when authorization could not read the store, so Slack sends it again).
+
+    After the ack bolt passes no ``response``: answering one then is an AssertionError
+    in bolt's task, which asyncio would log with its traceback."""
+    if isinstance(error, StoreUnreachable):
+        log.error("Slack %s not authorized (%s); answered 503", kind_of(body), brief_error(error))
+        return BoltResponse(status=503, body="")
     if isinstance(error, BoltUnhandledRequestError):
         log.info("Slack %s has no listener; acknowledged and ignored", kind_of(body))
     else:
         log.warning(
             "Slack %s not handled (%s); acknowledged and dropped", kind_of(body), brief_error(error)
         )
-    return BoltResponse(status=200, body="")
+    return None if response is None else BoltResponse(status=200, body="")

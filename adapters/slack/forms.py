@@ -31,7 +31,7 @@ from .directory import SlackDirectory
 from .events import BotIdentity
 from .format import markdown_to_mrkdwn
 from .sink import SlackSink
-from .workspaces import SlackWorkspaces
+from .workspaces import SlackWorkspaces, team_of
 
 __all__ = ["FORM_ACTION", "FORM_VIEW", "SlackForms"]
 
@@ -169,7 +169,7 @@ class SlackForms:
             channel = str(body["container"]["channel_id"])
             message_ts = str(body["container"]["message_ts"])
             thread_ts = body["container"].get("thread_ts")
-            team = str((body.get("team") or {}).get("id") or (await self._identity("")).team_id)
+            team = team_of(body) or (await self._identity("")).team_id
         except (KeyError, TypeError, ValueError) as exc:
             log.info("form click ignored: malformed payload (%s)", exc)
             return

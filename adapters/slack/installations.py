@@ -9,6 +9,7 @@ with ``TOKEN_ENCRYPTION_KEY`` as a Fernet token (:class:`TokenCipher`).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import secrets
@@ -16,13 +17,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
-from dify_bridge.core import InstallationRecord, InstallationRecords
+from dify_bridge.core import BridgeError, InstallationRecord, InstallationRecords
 
-__all__ = ["STATE_SECONDS", "StoredInstallations", "StoredStates", "TokenCipher", "team_key"]
+from .boundary import StoreUnreachable
+
+__all__ = [
+    "STATE_SECONDS",
+    "StoreAuthorize",
+    "StoredInstallations",
+    "StoredStates",
+    "TokenCipher",
+    "team_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,11 @@ TOKEN_FIELDS = (
     "user_token",
     "user_refresh_token",
     "incoming_webhook_url",
+)
+
+
+_lookup_failure: contextvars.ContextVar[BridgeError | None] = contextvars.ContextVar(
+    "slack_installation_lookup_failure", default=None
 )
 
 
@@ -117,7 +134,18 @@ class StoredInstallations(AsyncInstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
         key = team_key(enterprise_id, team_id, bool(is_enterprise_install))
-        found = self._open(await self._records.bot(key))
+        try:
+            record = await self._records.bot(key)
+        except BridgeError as exc:  # bolt takes any failure here for "not installed"
+            _lookup_failure.set(exc)
+            raise
+        found = self._open(record)
+        return None if found is None else Bot(**found)
+
+    async def find_bot_of_team(self, team_id: str) -> Bot | None:
+        """The bot of ``team_id`` when its organization is not known (an answer's key
+        names only the workspace)."""
+        found = self._open(await self._records.bot_of_team(team_id))
         return None if found is None else Bot(**found)
 
     async def async_find_installation(
@@ -161,6 +189,23 @@ class StoredInstallations(AsyncInstallationStore):
             return None
         fields: dict[str, Any] = json.loads(record.body)
         return {**fields, **tokens}
+
+
+class StoreAuthorize(AsyncInstallationStoreAuthorize):
+    """bolt's authorization from the installation store, except that a store that cannot
+    answer raises :class:`~.boundary.StoreUnreachable`: bolt would tell the user to reinstall
+    the app and acknowledge the event, which Slack then never sends again."""
+
+    async def __call__(self, **kwargs: Any) -> AuthorizeResult | None:
+        before = _lookup_failure.set(None)
+        try:
+            result = await super().__call__(**kwargs)
+            failure = _lookup_failure.get()
+        finally:
+            _lookup_failure.reset(before)
+        if result is None and failure is not None:
+            raise StoreUnreachable(str(failure)) from None
+        return result
 
 
 class StoredStates(AsyncOAuthStateStore):

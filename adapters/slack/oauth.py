@@ -36,7 +36,13 @@ from dify_bridge.core import InstallationRecords
 from dify_bridge.ops.slack_scopes import SLACK_SCOPES
 
 from .client import SlackCallFailed, call_slack
-from .installations import STATE_SECONDS, StoredInstallations, StoredStates, TokenCipher
+from .installations import (
+    STATE_SECONDS,
+    StoreAuthorize,
+    StoredInstallations,
+    StoredStates,
+    TokenCipher,
+)
 from .workspaces import SlackWorkspaces
 
 __all__ = ["INSTALL_PATH", "REDIRECT_PATH", "oauth_flow", "register_uninstall_listeners"]
@@ -94,24 +100,28 @@ def oauth_flow(
     store = StoredInstallations(
         records, TokenCipher(settings.token_encryption_key.value), on_deleted=workspaces.forget
     )
-    flow = BridgeOAuthFlow(
-        client=client,
+    oauth = AsyncOAuthSettings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret.value,
+        scopes=list(settings.scopes or (scope.name for scope in SLACK_SCOPES)),
+        redirect_uri=settings.redirect_uri or None,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+        installation_store=store,
+        installation_store_bot_only=True,
+        state_store=StoredStates(records, STATE_SECONDS),
+        state_expiration_seconds=STATE_SECONDS,
+        callback_options=AsyncCallbackOptions(success=_succeeded, failure=_failed),
         logger=log,
-        settings=AsyncOAuthSettings(
-            client_id=settings.client_id,
-            client_secret=settings.client_secret.value,
-            scopes=list(settings.scopes or (scope.name for scope in SLACK_SCOPES)),
-            redirect_uri=settings.redirect_uri or None,
-            install_path=INSTALL_PATH,
-            redirect_uri_path=REDIRECT_PATH,
-            installation_store=store,
-            installation_store_bot_only=True,
-            state_store=StoredStates(records, STATE_SECONDS),
-            state_expiration_seconds=STATE_SECONDS,
-            callback_options=AsyncCallbackOptions(success=_succeeded, failure=_failed),
-            logger=log,
-        ),
     )
+    oauth.authorize = StoreAuthorize(  # bolt's own, but a store that is down is not "not installed"
+        logger=log,
+        client_id=oauth.client_id,
+        client_secret=oauth.client_secret,
+        installation_store=store,
+        bot_only=True,
+    )
+    flow = BridgeOAuthFlow(client=client, logger=log, settings=oauth)
     flow.allowed_teams = settings.allowed_teams
     flow.installations = store
     return flow

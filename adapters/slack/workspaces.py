@@ -73,11 +73,20 @@ class SlackWorkspaces:
         return self._single
 
     async def remember(
-        self, context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+        self,
+        context: AsyncBoltContext,
+        body: dict[str, Any],
+        next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse:
-        """Bolt middleware: keep the authorized workspace's client and identity."""
+        """Bolt middleware: keep the authorized workspace's client and identity.
+
+        The listeners take the workspace from ``body["team_id"]``, which is set to the
+        authorized one: in a Slack Connect channel another workspace created, Slack's
+        ``team_id`` is that workspace's, where the app may not be installed."""
         team_id, token = context.team_id or "", context.bot_token or ""
         if self._oauth and team_id and token:
+            if isinstance(body, dict):
+                body["team_id"] = team_id
             known = self._teams.get(team_id)
             if known is None or known[0].token != token:
                 client = self._make_client(token, team_id)

@@ -82,6 +82,17 @@ class InstallationRecords:
         )
         return _record(rows)
 
+    async def bot_of_team(self, team_id: str) -> InstallationRecord | None:
+        """The bot of workspace ``team_id`` in or out of an Enterprise Grid organization
+        (key ``{enterprise}:{team}``), the latest saved if more than one."""
+        rows = await self._run(
+            "SELECT team_key, team_key, body, tokens FROM slack_bots"
+            " WHERE team_key LIKE ? ORDER BY updated_at DESC LIMIT 1",
+            (f"%:{team_id}",),
+            "read a Slack bot",
+        )
+        return _record(rows)
+
     async def delete_installations(self, team_key: str, key: str | None = None) -> None:
         """Every installation of the workspace, or only the one under ``key``."""
         if key is None:

@@ -30,18 +30,33 @@ def sign_request(body: str, secret: str, timestamp: int | None = None) -> dict[s
 class Events(SlackState):
     """Builds the events, files and payloads of users' actions; posts signed ones to the app."""
 
-    def event_callback(self, event: dict[str, Any], *, event_id: str = "") -> dict[str, Any]:
-        """An Events API body wrapping ``event``, as Slack delivers it."""
+    def event_callback(
+        self, event: dict[str, Any], *, event_id: str = "", source_team: str = ""
+    ) -> dict[str, Any]:
+        """An Events API body wrapping ``event``, as Slack delivers it.
+
+        ``source_team``: the event is in a Slack Connect channel that workspace created;
+        Slack then puts it in the top-level ``team_id``, and ``authorizations`` still
+        name the installation the event is delivered to."""
+        enterprise = self.workspace.enterprise_id  # the organization's, on Enterprise Grid
+        grid = {"enterprise_id": enterprise} if enterprise else {}
         return {
             "token": "legacy-verification-token",
-            "team_id": self.team_id,
+            "team_id": source_team or self.team_id,
+            **grid,
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._events):08d}",
             "event_time": int(time.time()),
             "authorizations": [
-                {"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}
+                {
+                    **grid,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
             ],
         }
 

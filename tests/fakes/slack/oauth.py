@@ -3,7 +3,8 @@
 As Slack documents ``oauth.v2.access``: the app's client id and secret come as
 HTTP Basic auth (preferred) or as form fields; a code is good once, for the
 workspace whose user allowed the install; the answer carries the bot token,
-``bot_user_id``, ``team {id, name}``, ``enterprise`` null,
+``bot_user_id``, ``team {id, name}``, ``enterprise`` (null, or ``{id, name}`` for a
+workspace of an Enterprise Grid organization),
 ``is_enterprise_install`` false, ``scope``, ``token_type`` ``bot`` and
 ``app_id``. Errors: ``invalid_client_id``, ``bad_client_secret``,
 ``invalid_code``.
@@ -26,9 +27,10 @@ class OAuth(SlackState):
     client_id = CLIENT_ID
     client_secret = CLIENT_SECRET
 
-    def allow_install(self, team_id: str, name: str = "") -> str:
-        """A user of ``team_id`` clicks "Allow" on Slack's authorize page: the one-time
-        code Slack puts into the redirect back to the app."""
+    def allow_install(self, team_id: str, name: str = "", *, enterprise_id: str = "") -> str:
+        """A user of ``team_id`` (of the organization ``enterprise_id``, if given) clicks
+        "Allow" on Slack's authorize page: the one-time code Slack puts into the redirect
+        back to the app."""
         if team_id == self.home.team_id:  # the workspace the bot was in before OAuth
             self.installs.setdefault(team_id, self.home)
         if team_id not in self.installs:
@@ -39,6 +41,7 @@ class OAuth(SlackState):
                 bot_user_id=f"UBOT{number}",
                 bot_id=f"BBOT{number}",
                 token=f"xoxb-{team_id.lower()}-{secrets.token_hex(8)}",
+                enterprise_id=enterprise_id,
             )
         workspace = self.installs[team_id]
         if not workspace.installed:  # installing again after an uninstall: a new token
@@ -79,7 +82,11 @@ class OAuth(SlackState):
             "access_token": workspace.token,
             "bot_user_id": workspace.bot_user_id,
             "team": {"id": workspace.team_id, "name": workspace.name},
-            "enterprise": None,
+            "enterprise": (
+                {"id": workspace.enterprise_id, "name": f"Org {workspace.enterprise_id}"}
+                if workspace.enterprise_id
+                else None
+            ),
             "is_enterprise_install": False,
         }
 

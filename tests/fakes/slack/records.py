@@ -97,6 +97,8 @@ class Workspace:
     token: str
     installed: bool = True
     """False once uninstalled: its token is dead (``invalid_auth``)."""
+    enterprise_id: str = ""
+    """The Enterprise Grid organization the workspace belongs to ("" for none)."""
 
 
 @dataclass

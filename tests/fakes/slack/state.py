@@ -52,6 +52,8 @@ class SlackState:
         self._acting: Workspace | None = None
         self._codes: dict[str, str] = {}
         self.granted_codes = 0
+        self.oauth_unreachable = False
+        """True: ``oauth.v2.access`` drops the connection (Slack out of reach)."""
         """Codes ``oauth.v2.access`` turned into tokens."""
         self.app_token = app_token
         self.signing_secret = signing_secret

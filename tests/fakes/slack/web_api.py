@@ -35,6 +35,8 @@ class WebApi(SlackState):
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip()
         if method == "oauth.v2.access":  # the app's client id and secret, no token
+            if self.oauth_unreachable and request.transport is not None:
+                request.transport.close()  # the connection drops before any answer
             token = ""
             status, payload, headers = 200, self.exchange_code(auth, args), {}
         else:
@@ -114,6 +116,11 @@ class WebApi(SlackState):
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            **(
+                {"enterprise_id": self.workspace.enterprise_id}
+                if self.workspace.enterprise_id
+                else {}
+            ),
             "is_enterprise_install": False,
         }
 
