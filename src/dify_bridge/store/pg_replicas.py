@@ -9,6 +9,7 @@ so of two survivors each row goes to exactly one.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -137,12 +138,21 @@ class PostgresReplicaBoard:
 
 
 def _beat(row: Any, now: float) -> ReplicaBeat:
-    paused = {str(k): float(v) - now for k, v in _json(row["paused"]).items()}
+    # another release may write entries this one cannot read: those are skipped
+    paused = {k: v - now for k, v in _numbers(row["paused"]).items()}
     return ReplicaBeat(
         str(row["replica_id"]),
-        {str(k): int(v) for k, v in _json(row["demand"]).items()},
+        {k: int(v) for k, v in _numbers(row["demand"]).items()},
         {key: seconds for key, seconds in paused.items() if seconds > 0},
     )
+
+
+def _numbers(text: str) -> dict[str, float]:
+    return {
+        str(k): float(v)
+        for k, v in _json(text).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def _json(text: str) -> dict[str, Any]:

@@ -1,0 +1,233 @@
+"""Replicas on PostgreSQL when something goes wrong: a database that blips, a first
+heartbeat that fails, a row another release wrote. A live replica's answers are
+never marked interrupted, and its heartbeat never stops while it runs.
+
+Two stores on one database stand for two processes; the database's failures are
+real (the ``replicas`` table renamed away for a while, a row written by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from dify_bridge.adapters.slack.budgets import WorkspaceBudgets
+from dify_bridge.core import Incoming, LeftAnswer, Presence
+from dify_bridge.core.inflight import AnswerLedger
+from dify_bridge.core.stream import TurnResult
+from dify_bridge.core.writer import CROWDED_AFTER, ReplyWriter
+from dify_bridge.ops.metrics import Metrics
+from dify_bridge.store import Store, open_store
+from dify_bridge.store.replicas import AnswerInFlight
+from tests.support import RecordingSink
+
+BEAT = 0.2
+
+
+@contextlib.asynccontextmanager
+async def two_processes(url: str) -> AsyncIterator[tuple[Store, Store]]:
+    one, other = await open_store(url), await open_store(url)
+    try:
+        yield one, other
+    finally:
+        await one.close()
+        await other.close()
+
+
+class RecordingMarker:
+    """A platform whose marks are remembered (the port adapters implement)."""
+
+    def __init__(self) -> None:
+        self.marked: list[LeftAnswer] = []
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        self.marked.append(answer)
+
+
+@dataclass
+class RunningTurn:
+    """What the ledger reads of a turn: its question, messages, result and writer."""
+
+    incoming: Incoming
+    message_keys: list[str] = field(default_factory=list)
+    result: TurnResult = field(default_factory=TurnResult)
+    writer: ReplyWriter = field(default_factory=lambda: ReplyWriter(RecordingSink()))
+
+
+async def sql(url: str, statement: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def rows_in_flight(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [r["answer_key"] for r in await conn.fetch("SELECT * FROM answers_in_flight")]
+    finally:
+        await conn.close()
+
+
+async def beats_of(url: str, replica_id: str) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        seen = await conn.fetchval(
+            "SELECT last_seen FROM replicas WHERE replica_id = $1", replica_id
+        )
+        return float(seen or 0.0)
+    finally:
+        await conn.close()
+
+
+async def renewed(url: str, replica_id: str, times: int) -> None:
+    """Wait until ``replica_id``'s row was renewed ``times`` times (generous bound)."""
+    last = await beats_of(url, replica_id)
+    for _ in range(times):
+        for _ in range(500):
+            await asyncio.sleep(BEAT / 4)
+            seen = await beats_of(url, replica_id)
+            if seen > last:
+                last = seen
+                break
+        else:
+            raise AssertionError(f"{replica_id} stopped beating")
+
+
+async def test_a_database_blip_longer_than_the_expiry_marks_no_live_answer(
+    postgres_url: str,
+) -> None:
+    """The database is away for longer than three beats: every row ages, the live
+    replica's too. The survivor that beats first afterwards must not take the answers
+    of a replica that simply has not beaten again yet."""
+    async with two_processes(postgres_url) as (one, other):
+        slow = Presence(one.replica_board(), replica_id="slow", interval=3600)
+        survivor = Presence(other.replica_board(), replica_id="survivor", interval=BEAT)
+        marker = RecordingMarker()
+        AnswerLedger(other.replica_board(), survivor, Metrics()).mark_with("slack", marker)
+        await slow.beat()
+        await survivor.start()
+        try:
+            live = AnswerInFlight("live", "slack", "slack:T1:C1:1.1", "slow", "slack:T1:C1:1.1")
+            await one.replica_board().save_answers([live])
+            for _ in range(3):  # both beat as usual
+                await slow.beat()
+                await renewed(postgres_url, "survivor", 1)
+            assert marker.marked == []
+
+            await sql(postgres_url, "ALTER TABLE replicas RENAME TO replicas_away")
+            await asyncio.sleep(survivor.ttl * 3)  # every heartbeat fails meanwhile
+            await sql(postgres_url, "ALTER TABLE replicas_away RENAME TO replicas")
+            await renewed(postgres_url, "survivor", 3)  # the survivor is back first
+            for _ in range(int(survivor.ttl / BEAT) + 3):  # ...the slow one a little later
+                await slow.beat()
+                await renewed(postgres_url, "survivor", 1)
+
+            assert marker.marked == [], "a live replica's answer was marked interrupted"
+            assert await rows_in_flight(postgres_url) == ["live"]
+        finally:
+            await survivor.stop()
+
+
+async def test_answers_are_not_recorded_under_a_heartbeat_that_failed(postgres_url: str) -> None:
+    """The first beat failed: no row says this replica lives, so an answer recorded now
+    would be taken by any survivor at once. It is recorded after a beat that worked."""
+    async with two_processes(postgres_url) as (one, _):
+        presence = Presence(one.replica_board(), replica_id="new", interval=3600)
+        ledger = AnswerLedger(one.replica_board(), presence, Metrics())
+        turn = RunningTurn(Incoming("slack", "slack:T1:C1:2.1", "hi", "U1"))
+        await sql(postgres_url, "ALTER TABLE replicas RENAME TO replicas_away")
+        await presence.start()  # its first beat fails
+        try:
+            await sql(postgres_url, "ALTER TABLE replicas_away RENAME TO replicas")
+            assert await ledger.begin(turn) == ""
+            assert await rows_in_flight(postgres_url) == []
+
+            await presence.beat()
+            key = await ledger.begin(turn)
+            assert key and await rows_in_flight(postgres_url) == [key]
+        finally:
+            await presence.stop()
+
+
+async def test_a_row_another_release_wrote_does_not_stop_the_heartbeat(postgres_url: str) -> None:
+    """A newer release may write demand or pauses this one cannot read: the entries it
+    cannot read are skipped, and the heartbeat goes on."""
+    async with two_processes(postgres_url) as (one, _):
+        await sql(
+            postgres_url,
+            "INSERT INTO replicas (replica_id, last_seen, demand, paused) VALUES ('next',"
+            " extract(epoch FROM clock_timestamp()) + 3600,"
+            """ '{"slack:T1": {"answers": 2}, "slack:T2": 1}', '{"slack:T1 chat.update": "soon"}')""",
+        )
+        presence = Presence(one.replica_board(), replica_id="this", interval=BEAT)
+        await presence.start()
+        try:
+            await renewed(postgres_url, "this", 3)
+            assert presence.live_replicas == 2
+            assert presence.share("slack:T2") == 0.5 / 2.0
+        finally:
+            await presence.stop()
+
+
+async def test_how_crowded_an_answer_is_comes_from_every_replica(postgres_url: str) -> None:
+    """Four idle replicas each hold a quarter of chat.update: a first answer on one of
+    them is not crowded (one process would edit it every 1.3 s), while answers
+    elsewhere do crowd it, as they would on one process."""
+    async with two_processes(postgres_url) as (one, other):
+        demand: dict[str, dict[str, int]] = {f"r{n}": {} for n in range(4)}
+        replicas = [
+            Presence((one if n % 2 else other).replica_board(), replica_id=f"r{n}", interval=3600)
+            for n in range(4)
+        ]
+        for presence in replicas:
+            presence.count_demand_with(lambda p=presence: demand[p.replica_id])
+            await presence.beat()
+        budgets = WorkspaceBudgets(45.0)
+        budgets.follow(replicas[0])
+        await replicas[0].beat()
+        update = budgets.for_team("T1")
+        assert update.per_minute == 45.0 / 4, "a quarter of the rate each"
+        assert update.seconds_per_answer(joining=True) <= CROWDED_AFTER
+
+        demand["r1"] = {"slack:T1": 1}
+        await replicas[1].beat()
+        await replicas[0].beat()
+        assert update.seconds_per_answer(joining=True) <= CROWDED_AFTER, "two answers in all"
+
+        demand["r2"] = {"slack:T1": 5}
+        await replicas[2].beat()
+        await replicas[0].beat()
+        assert update.seconds_per_answer(joining=True) > CROWDED_AFTER, "seven answers in all"
+        for presence in replicas:
+            await presence.stop()
+
+
+async def test_an_answer_that_ended_while_the_database_was_away_is_forgotten(
+    postgres_url: str,
+) -> None:
+    """Its row would outlive it: when this replica stops, a survivor would take it and
+    append the interrupted line to an answer that was finished."""
+    async with two_processes(postgres_url) as (one, _):
+        presence = Presence(one.replica_board(), replica_id="r1", interval=3600)
+        ledger = AnswerLedger(one.replica_board(), presence, Metrics())
+        await presence.start()
+        try:
+            key = await ledger.begin(RunningTurn(Incoming("slack", "slack:T1:C1:3.1", "hi", "U1")))
+            assert await rows_in_flight(postgres_url) == [key]
+            await sql(postgres_url, "ALTER TABLE answers_in_flight RENAME TO away")
+            await ledger.end(key)  # the answer is done; its row cannot go now
+            await sql(postgres_url, "ALTER TABLE away RENAME TO answers_in_flight")
+            for _ in range(200):
+                await presence.beat()
+                if not await rows_in_flight(postgres_url):
+                    break
+                await asyncio.sleep(0.05)
+            assert await rows_in_flight(postgres_url) == []
+        finally:
+            await presence.stop()
