@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from dify_bridge.adapters.slack.budgets import WorkspaceBudgets
-from dify_bridge.core import Incoming, LeftAnswer, Presence
+from dify_bridge.core import Incoming, LeftAnswer, Presence, SinkError
 from dify_bridge.core.inflight import AnswerLedger
 from dify_bridge.core.stream import TurnResult
 from dify_bridge.core.writer import CROWDED_AFTER, ReplyWriter
@@ -39,12 +39,22 @@ async def two_processes(url: str) -> AsyncIterator[tuple[Store, Store]]:
 
 
 class RecordingMarker:
-    """A platform whose marks are remembered (the port adapters implement)."""
+    """A platform whose marks are remembered (the port adapters implement); while not
+    connected it refuses, as a Discord replica standing by (no gateway) does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, connected: bool = True) -> None:
         self.marked: list[LeftAnswer] = []
+        self.connected = connected
+        self.refused = 0
+
+    @property
+    def can_mark(self) -> bool:
+        return self.connected
 
     async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        if not self.connected:
+            self.refused += 1
+            raise SinkError("Discord edit", "no gateway connected here yet")
         self.marked.append(answer)
 
 
@@ -231,3 +241,62 @@ async def test_an_answer_that_ended_while_the_database_was_away_is_forgotten(
             assert await rows_in_flight(postgres_url) == []
         finally:
             await presence.stop()
+
+
+async def test_a_replica_standing_by_leaves_the_marks_until_it_can_make_them(
+    postgres_url: str,
+) -> None:
+    """The only survivor stands by (no Discord gateway yet, the dead replica's shard is
+    not free yet): the dead replica's answer waits for it instead of using up its tries
+    in a few beats, and is marked once the gateway is connected."""
+    async with two_processes(postgres_url) as (one, other):
+        await one.replica_board().beat("dead", demand={}, paused={}, ttl=0.1)
+        left = AnswerInFlight("left", "discord", "discord:G1:C1", "dead", "")
+        await one.replica_board().save_answers([left])
+        standby = Presence(other.replica_board(), replica_id="standby", interval=BEAT)
+        marker = RecordingMarker(connected=False)
+        AnswerLedger(other.replica_board(), standby, Metrics()).mark_with("discord", marker)
+        await standby.start()
+        try:
+            await renewed(postgres_url, "standby", int(standby.ttl / BEAT) + 10)
+            assert await rows_in_flight(postgres_url) == ["left"], "still waiting for a survivor"
+            marker.connected = True
+            for _ in range(500):
+                if marker.marked:
+                    break
+                await asyncio.sleep(BEAT / 4)
+            assert [a.thread_key for a in marker.marked] == ["discord:G1:C1"]
+            assert await rows_in_flight(postgres_url) == []
+        finally:
+            await standby.stop()
+
+
+class StuckMarker(RecordingMarker):
+    """A platform call that does not come back before this replica stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+
+    async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+
+async def test_answers_taken_by_a_replica_that_stops_before_marking_them_go_back(
+    postgres_url: str,
+) -> None:
+    async with two_processes(postgres_url) as (one, other):
+        await one.replica_board().beat("dead", demand={}, paused={}, ttl=0.1)
+        await one.replica_board().save_answers(
+            [AnswerInFlight(key, "slack", f"slack:T1:C1:{key}", "dead", "") for key in "ab"]
+        )
+        survivor = Presence(other.replica_board(), replica_id="survivor", interval=BEAT)
+        marker = StuckMarker()
+        AnswerLedger(other.replica_board(), survivor, Metrics()).mark_with("slack", marker)
+        await survivor.start()
+        try:
+            await asyncio.wait_for(marker.entered.wait(), timeout=30)
+        finally:
+            await survivor.stop()
+        assert sorted(await rows_in_flight(postgres_url)) == ["a", "b"], "for another survivor"

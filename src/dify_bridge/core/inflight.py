@@ -15,6 +15,7 @@ them with the interrupted notice, without Stop button or thinking indicator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import replace
@@ -149,20 +150,25 @@ class AnswerLedger:
             log.warning("answers in flight not updated: %s", exc)
 
     async def _take_over(self) -> None:
-        if not self._markers or not self._presence.steady:
+        platforms = [name for name, marker in self._markers.items() if marker.can_mark]
+        if not platforms or not self._presence.steady:
             return  # after a missed beat, a missing row may be a database that was away
         try:
-            orphans = await self._board.take_orphans(list(self._markers), self._presence.ttl)
+            orphans = await self._board.take_orphans(platforms, self._presence.ttl)
         except StoreError as exc:
             log.warning("cannot look for answers left in flight: %s", exc)
             return
-        for orphan in orphans:
+        for done, orphan in enumerate(orphans):
             left = LeftAnswer(orphan.thread_key, orphan.question_key, orphan.message_keys)
             try:
                 await self._markers[orphan.platform].mark_interrupted(left, notices.INTERRUPTED)
             except (SinkError, StoreError) as exc:  # a workspace's token read from the store
                 await self._give_back(orphan, exc)
                 continue
+            except asyncio.CancelledError:  # this replica stops: the rest go back, unmarked
+                with contextlib.suppress(StoreError):
+                    await self._board.save_answers(orphans[done:])
+                raise
             self._failures.pop(orphan.answer_key, None)
             self._metrics.taken_over.labels(orphan.platform).inc()
             log.info(
