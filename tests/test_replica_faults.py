@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
@@ -300,3 +301,68 @@ async def test_answers_taken_by_a_replica_that_stops_before_marking_them_go_back
         finally:
             await survivor.stop()
         assert sorted(await rows_in_flight(postgres_url)) == ["a", "b"], "for another survivor"
+
+
+class FreezingProxy:
+    """TCP in front of PostgreSQL's socket whose connections can go silent at once, as
+    on a network that drops packets (nothing is closed, nothing arrives); connections
+    opened afterwards flow."""
+
+    def __init__(self, socket_path: str) -> None:
+        self._socket_path = socket_path
+        self._frozen: list[asyncio.Event] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> FreezingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for flowing in self._frozen:
+            flowing.set()
+
+    def freeze(self) -> None:
+        for flowing in self._frozen:
+            flowing.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_unix_connection(self._socket_path)
+        flowing = asyncio.Event()
+        flowing.set()
+        self._frozen.append(flowing)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    await flowing.wait()
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+async def test_a_heartbeat_on_a_connection_gone_silent_gives_up_and_beats_again(
+    postgres_url: str,
+) -> None:
+    parts = urlsplit(postgres_url)
+    query = dict(parse_qsl(parts.query))
+    socket_path = f"{query['host']}/.s.PGSQL.{query['port']}"
+    async with FreezingProxy(socket_path) as proxy:
+        url = f"postgresql://bridge@127.0.0.1:{proxy.port}{parts.path}"
+        store = await open_store(url)
+        try:
+            presence = Presence(store.replica_board(), replica_id="r1", interval=BEAT)
+            await presence.start()
+            try:
+                await renewed(postgres_url, "r1", 2)
+                proxy.freeze()
+                await renewed(postgres_url, "r1", 3)  # over a new connection
+            finally:
+                await presence.stop()
+        finally:
+            await store.close()

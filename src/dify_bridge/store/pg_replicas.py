@@ -78,16 +78,18 @@ class PostgresReplicaBoard:
         ttl: float,
     ) -> list[ReplicaBeat]:
         # pauses travel as an end time on the database's clock, and come back as seconds
+        # within the expiry or not at all: a connection that hangs (a silent network) would
+        # hold every later beat back until TCP gives up, this replica dead to the others
         with translated("renew the replica's heartbeat", self._where):
-            async with self._pool.acquire() as conn:
-                now = float(await conn.fetchval(f"SELECT {_NOW}"))
+            async with self._pool.acquire(timeout=ttl) as conn:
+                now = float(await conn.fetchval(f"SELECT {_NOW}", timeout=ttl))
                 until = {key: now + seconds for key, seconds in paused.items()}
                 rows = await conn.fetch(
-                    _BEAT, replica_id, json.dumps(demand), json.dumps(until), ttl
+                    _BEAT, replica_id, json.dumps(demand), json.dumps(until), ttl, timeout=ttl
                 )
                 self._beats += 1
                 if self._beats % 100 == 1:
-                    await conn.execute(_FORGET_LONG_GONE, LONG_GONE_SECONDS)
+                    await conn.execute(_FORGET_LONG_GONE, LONG_GONE_SECONDS, timeout=ttl)
         return [_beat(row, now) for row in rows]
 
     async def leave(self, replica_id: str) -> None:
