@@ -366,3 +366,26 @@ async def test_a_heartbeat_on_a_connection_gone_silent_gives_up_and_beats_again(
                 await presence.stop()
         finally:
             await store.close()
+
+
+async def test_a_bug_in_what_follows_a_beat_does_not_stop_the_heartbeat(postgres_url: str) -> None:
+    async with two_processes(postgres_url) as (one, _):
+        presence = Presence(one.replica_board(), replica_id="r1", interval=BEAT)
+        calls: list[str] = []
+
+        def buggy() -> None:
+            calls.append("changed")
+            raise KeyError("a bug in a budget's re-rating")
+
+        async def buggy_work() -> None:
+            calls.append("work")
+            raise KeyError("a bug after a beat")
+
+        presence.on_change(buggy)
+        presence.after_beat(buggy_work)
+        await presence.start()
+        try:
+            await renewed(postgres_url, "r1", 3)
+            assert calls.count("changed") >= 3 and "work" in calls
+        finally:
+            await presence.stop()

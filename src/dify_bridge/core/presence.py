@@ -173,15 +173,23 @@ class Presence:
         """One heartbeat. Never raises: a heartbeat that stopped would make this replica
         dead to the others while it answers (they would mark its answers interrupted)."""
         try:
-            await self._beat()
+            await self._renew()
         except StoreError as exc:
             # the shares stay as they were; a replica that cannot beat is soon dead to others
             log.warning("heartbeat failed: %s", exc)
             self._last_ok = self._steady_since = None
-        except Exception:  # a bug after the row was renewed: the next beat tries again
+            return
+        except Exception:  # a bug: logged, and the next beat tries again
             log.exception("heartbeat of replica %s failed", self.replica_id)
+            return
+        try:
+            self._tell()
+        except Exception:  # a bug in a budget's re-rating: the work after the beat still runs
+            log.exception("what follows the heartbeat of replica %s failed", self.replica_id)
+        if self._after_beat and (self._work is None or self._work.done()):
+            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
 
-    async def _beat(self) -> None:
+    async def _renew(self) -> None:
         now = time.monotonic()
         self._pauses = {k: until for k, until in self._pauses.items() if until > now}
         peers = await self._board.beat(
@@ -200,7 +208,10 @@ class Presence:
         self._live = max(1, len(peers))
         if self._metrics is not None:
             self._metrics.live_replicas.set(self._live)
-        for peer in peers:
+
+    def _tell(self) -> None:
+        """Pauses the others saw, then the new shares, to whoever follows them."""
+        for peer in self._peers:
             if peer.replica_id == self.replica_id:
                 continue
             for key, seconds in peer.paused.items():
@@ -209,8 +220,6 @@ class Presence:
                     callback(place, method, seconds)
         for changed in self._changed:
             changed()
-        if self._after_beat and (self._work is None or self._work.done()):
-            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
 
     async def _run_after_beat(self) -> None:
         for work in self._after_beat:
