@@ -120,7 +120,9 @@ class WorkspaceBudgets:
 
     def _count_others(self, team_id: str, method: str, budget: EditBudget) -> None:
         """How crowded the workspace is follows every replica's answers, not this share."""
-        if self._presence is not None:
+        if self._presence is None or self._presence.live_replicas <= 1:
+            budget.shared_by(None)
+        else:
             elsewhere = self._presence.demand_elsewhere(place(team_id))
             budget.shared_by(self._per_minute[method] / self._scale, elsewhere)
 

@@ -70,12 +70,13 @@ class EditBudget:
             return self._interval * answers
         return self._whole_interval * (answers + self._elsewhere)
 
-    def shared_by(self, whole_per_minute: float, answers_elsewhere: int) -> None:
+    def shared_by(self, whole_per_minute: float | None, answers_elsewhere: int = 0) -> None:
         """Replicas share the limit this budget is a share of: ``whole_per_minute`` for
         all of them, and ``answers_elsewhere`` live on the others. This replica's share
         lags its own demand by a heartbeat (a new answer on an idle replica starts on a
-        trickle), so how crowded an answer is comes from the whole deployment."""
-        self._whole_interval = 60.0 / whole_per_minute
+        trickle), so how crowded an answer is comes from the whole deployment. None:
+        this replica is alone again, its own pace is the whole."""
+        self._whole_interval = None if whole_per_minute is None else 60.0 / whole_per_minute
         self._elsewhere = max(0, answers_elsewhere)
 
     async def acquire(self, *, final: bool = False) -> None:
