@@ -27,6 +27,8 @@ from dify_bridge.store.replicas import AnswerInFlight
 from tests.support import RecordingSink
 
 BEAT = 0.2
+SLOW_BEAT = 0.5
+"""Beats of a test that paces a second replica by hand beside this one."""
 
 
 @contextlib.asynccontextmanager
@@ -96,12 +98,12 @@ async def beats_of(url: str, replica_id: str) -> float:
         await conn.close()
 
 
-async def renewed(url: str, replica_id: str, times: int) -> None:
+async def renewed(url: str, replica_id: str, times: int, every: float = BEAT) -> None:
     """Wait until ``replica_id``'s row was renewed ``times`` times (generous bound)."""
     last = await beats_of(url, replica_id)
     for _ in range(times):
         for _ in range(500):
-            await asyncio.sleep(BEAT / 4)
+            await asyncio.sleep(every / 4)
             seen = await beats_of(url, replica_id)
             if seen > last:
                 last = seen
@@ -118,7 +120,7 @@ async def test_a_database_blip_longer_than_the_expiry_marks_no_live_answer(
     of a replica that simply has not beaten again yet."""
     async with two_processes(postgres_url) as (one, other):
         slow = Presence(one.replica_board(), replica_id="slow", interval=3600)
-        survivor = Presence(other.replica_board(), replica_id="survivor", interval=BEAT)
+        survivor = Presence(other.replica_board(), replica_id="survivor", interval=SLOW_BEAT)
         marker = RecordingMarker()
         AnswerLedger(other.replica_board(), survivor, Metrics()).mark_with("slack", marker)
         await slow.beat()
@@ -128,16 +130,16 @@ async def test_a_database_blip_longer_than_the_expiry_marks_no_live_answer(
             await one.replica_board().save_answers([live])
             for _ in range(3):  # both beat as usual
                 await slow.beat()
-                await renewed(postgres_url, "survivor", 1)
+                await renewed(postgres_url, "survivor", 1, SLOW_BEAT)
             assert marker.marked == []
 
             await sql(postgres_url, "ALTER TABLE replicas RENAME TO replicas_away")
             await asyncio.sleep(survivor.ttl * 3)  # every heartbeat fails meanwhile
             await sql(postgres_url, "ALTER TABLE replicas_away RENAME TO replicas")
-            await renewed(postgres_url, "survivor", 3)  # the survivor is back first
-            for _ in range(int(survivor.ttl / BEAT) + 3):  # ...the slow one a little later
+            await renewed(postgres_url, "survivor", 1, SLOW_BEAT)  # the survivor is back first
+            for _ in range(int(survivor.ttl / SLOW_BEAT) + 3):  # ...the slow one a little later
                 await slow.beat()
-                await renewed(postgres_url, "survivor", 1)
+                await renewed(postgres_url, "survivor", 1, SLOW_BEAT)
 
             assert marker.marked == [], "a live replica's answer was marked interrupted"
             assert await rows_in_flight(postgres_url) == ["live"]
