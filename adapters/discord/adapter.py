@@ -113,6 +113,11 @@ class DiscordAdapter:
                 return False
         return True
 
+    @property
+    def can_mark(self) -> bool:
+        """A gateway is connected here (a replica standing by leaves marks to others)."""
+        return self._keeper is not None and bool(self._keeper.connections)
+
     async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
         """An answer a replica that died left in flight: ended with ``notice``."""
         if self._keeper is None or not self._keeper.connections:

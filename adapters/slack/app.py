@@ -258,6 +258,11 @@ class SlackAdapter:
             raise Refused(400, f"body could not be read ({brief_error(exc)})") from None
         return self._gate.admit(raw, request.headers)
 
+    @property
+    def can_mark(self) -> bool:
+        """Slack's Web API needs no connection of this process's own."""
+        return True
+
     async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
         """An answer a replica that died left in flight: ended with ``notice``."""
         team_id = ThreadKey.parse(answer.thread_key).parts[0]

@@ -133,15 +133,28 @@ class WorkspaceBudgets:
 
     def _budget(self, team_id: str, method: str) -> EditBudget:
         per_minute, burst = self.rate(team_id, method)
-        return EditBudget(per_minute, burst=burst, clock=self._clock)
+        budget = EditBudget(per_minute, burst=burst, clock=self._clock)
+        self._count_others(team_id, method, budget)
+        return budget
+
+    def _count_others(self, team_id: str, method: str, budget: EditBudget) -> None:
+        """How crowded the workspace is follows every replica's answers, not this share."""
+        if self._presence is None or self._presence.live_replicas <= 1:
+            budget.shared_by(None)
+        else:
+            elsewhere = self._presence.demand_elsewhere(place(team_id))
+            budget.shared_by(self._per_minute[method] / self._scale, elsewhere)
 
     def _rescale(self) -> None:
         for team_id, budgets in self._teams.items():
             for method in self._per_minute:
                 budget = budgets.for_method(method)
+                if budget is None:
+                    continue
                 per_minute, burst = self.rate(team_id, method)
-                if budget is not None and abs(budget.per_minute - per_minute) > 1e-9:
+                if abs(budget.per_minute - per_minute) > 1e-9:
                     budget.set_rate(per_minute, burst=burst)
+                self._count_others(team_id, method, budget)
 
     def team(self, team_id: str) -> TeamBudgets:
         budgets = self._teams.get(team_id)

@@ -15,6 +15,7 @@ them with the interrupted notice, without Stop button or thinking indicator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import replace
@@ -64,6 +65,9 @@ class AnswerLedger:
         self._markers: dict[str, AnswerMarker] = {}
         self._failures: dict[str, int] = {}
         self._saving: set[asyncio.Task[None]] = set()
+        self._unended: set[str] = set()
+        """Answers that ended while the store could not forget them: retried at each beat
+        (left there, a survivor would mark a finished answer interrupted)."""
         presence.after_beat(self._on_beat)
 
     def mark_with(self, platform: str, marker: AnswerMarker) -> None:
@@ -106,10 +110,20 @@ class AnswerLedger:
             await self._board.end_answer(answer_key)
         except StoreError as exc:
             log.warning("answer %s still recorded as in flight: %s", answer_key, exc)
+            self._unended.add(answer_key)
 
     async def _on_beat(self) -> None:
+        await self._forget_ended()
         await self._refresh()
         await self._take_over()
+
+    async def _forget_ended(self) -> None:
+        for answer_key in list(self._unended):
+            try:
+                await self._board.end_answer(answer_key)
+            except StoreError:
+                return  # still away: the next beat tries again
+            self._unended.discard(answer_key)
 
     async def _refresh(self, keys: list[str] | None = None) -> None:
         """One write for every answer (of ``keys``, or all) whose messages or Dify task
@@ -136,20 +150,25 @@ class AnswerLedger:
             log.warning("answers in flight not updated: %s", exc)
 
     async def _take_over(self) -> None:
-        if not self._markers:
-            return
+        platforms = [name for name, marker in self._markers.items() if marker.can_mark]
+        if not platforms or not self._presence.steady:
+            return  # after a missed beat, a missing row may be a database that was away
         try:
-            orphans = await self._board.take_orphans(list(self._markers), self._presence.ttl)
+            orphans = await self._board.take_orphans(platforms, self._presence.ttl)
         except StoreError as exc:
             log.warning("cannot look for answers left in flight: %s", exc)
             return
-        for orphan in orphans:
+        for done, orphan in enumerate(orphans):
             left = LeftAnswer(orphan.thread_key, orphan.question_key, orphan.message_keys)
             try:
                 await self._markers[orphan.platform].mark_interrupted(left, notices.INTERRUPTED)
-            except SinkError as exc:
+            except (SinkError, StoreError) as exc:  # a workspace's token read from the store
                 await self._give_back(orphan, exc)
                 continue
+            except asyncio.CancelledError:  # this replica stops: the rest go back, unmarked
+                with contextlib.suppress(StoreError):
+                    await self._board.save_answers(orphans[done:])
+                raise
             self._failures.pop(orphan.answer_key, None)
             self._metrics.taken_over.labels(orphan.platform).inc()
             log.info(
@@ -158,7 +177,7 @@ class AnswerLedger:
                 orphan.replica_id,
             )
 
-    async def _give_back(self, orphan: AnswerInFlight, exc: SinkError) -> None:
+    async def _give_back(self, orphan: AnswerInFlight, exc: SinkError | StoreError) -> None:
         """Not marked: back in the store (still the dead replica's) for a later beat,
         here or on another survivor, a few times."""
         tries = self._failures[orphan.answer_key] = self._failures.get(orphan.answer_key, 0) + 1

@@ -51,6 +51,8 @@ class EditBudget:
         self.granted = 0
         self._answers: weakref.WeakSet[object] = weakref.WeakSet()
         """Answers editing through this budget now (weak: one that is dropped unfinished leaves)."""
+        self._whole_interval: float | None = None
+        self._elsewhere = 0
 
     def enlist(self, answer: object) -> None:
         """``answer`` will edit through this budget until it leaves."""
@@ -61,8 +63,21 @@ class EditBudget:
 
     def seconds_per_answer(self, *, joining: bool = False) -> float:
         """Seconds between two edits of each enlisted answer (one more when ``joining``)
-        if all of them keep editing: the budget's pace shared out."""
-        return self._interval * (len(self._answers) + joining)
+        if all of them keep editing: the budget's pace shared out (with replicas, the
+        whole deployment's pace among every answer there, see :meth:`shared_by`)."""
+        answers = len(self._answers) + joining
+        if self._whole_interval is None:
+            return self._interval * answers
+        return self._whole_interval * (answers + self._elsewhere)
+
+    def shared_by(self, whole_per_minute: float | None, answers_elsewhere: int = 0) -> None:
+        """Replicas share the limit this budget is a share of: ``whole_per_minute`` for
+        all of them, and ``answers_elsewhere`` live on the others. This replica's share
+        lags its own demand by a heartbeat (a new answer on an idle replica starts on a
+        trickle), so how crowded an answer is comes from the whole deployment. None:
+        this replica is alone again, its own pace is the whole."""
+        self._whole_interval = None if whole_per_minute is None else 60.0 / whole_per_minute
+        self._elsewhere = max(0, answers_elsewhere)
 
     async def acquire(self, *, final: bool = False) -> None:
         """Wait for a token. Final edits go ahead of intermediate ones."""

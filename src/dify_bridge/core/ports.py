@@ -162,6 +162,12 @@ class LeftAnswer:
 class AnswerMarker(Protocol):
     """An adapter that can mark another process's unfinished answer on its platform."""
 
+    @property
+    def can_mark(self) -> bool:
+        """False while it cannot reach its platform yet (a replica standing by): the
+        answers stay in the store for a survivor that can, instead of using up tries."""
+        ...
+
     async def mark_interrupted(self, answer: LeftAnswer, notice: str) -> None:
         """Take the answer's Stop button and thinking indicator off and end it with the
         ``notice`` line (Markdown). Raises only ``SinkError``."""

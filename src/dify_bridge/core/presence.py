@@ -77,6 +77,10 @@ class Presence:
         self._task: asyncio.Task[None] | None = None
         self._work: asyncio.Task[None] | None = None
         self._live = 1
+        self._last_ok: float | None = None
+        """Monotonic time of the last beat the store took (None: the last one failed)."""
+        self._steady_since: float | None = None
+        """Start of this replica's unbroken run of beats (none missed)."""
 
     @property
     def shared(self) -> bool:
@@ -84,8 +88,17 @@ class Presence:
 
     @property
     def beating(self) -> bool:
-        """True between :meth:`start` and :meth:`stop` on a shared store."""
-        return self._task is not None
+        """True between :meth:`start` and :meth:`stop` on a shared store while the last
+        beat reached the store (a row says this replica lives)."""
+        return self._task is not None and self._last_ok is not None
+
+    @property
+    def steady(self) -> bool:
+        """True once this replica has beaten for :attr:`ttl` without missing a beat: only
+        then does another replica's missing row mean it died, not that the database
+        (or this replica) was away for a while."""
+        since = self._steady_since
+        return since is not None and time.monotonic() - since >= self.ttl
 
     @property
     def live_replicas(self) -> int:
@@ -106,6 +119,10 @@ class Presence:
             (p.demand.get(place, 0) for p in self._peers if p.replica_id == self.replica_id), 0
         )
         return (mine + IDLE_WEIGHT) / (sum(demands) + IDLE_WEIGHT * len(self._peers))
+
+    def demand_elsewhere(self, place: str) -> int:
+        """Live answers in ``place`` on the other replicas, as their last beats said."""
+        return sum(p.demand.get(place, 0) for p in self._peers if p.replica_id != self.replica_id)
 
     def count_demand_with(self, demand: Callable[[], Mapping[str, int]]) -> None:
         """``demand()``: this replica's live answers per place, read at each beat."""
@@ -153,26 +170,48 @@ class Presence:
             log.warning("could not remove this replica's heartbeat: %s", exc)
 
     async def beat(self) -> None:
-        now = time.monotonic()
-        self._pauses = {k: until for k, until in self._pauses.items() if until > now}
+        """One heartbeat. Never raises: a heartbeat that stopped would make this replica
+        dead to the others while it answers (they would mark its answers interrupted)."""
         try:
-            peers = await self._board.beat(
-                self.replica_id,
-                demand=dict(self._demand()),
-                paused={k: until - now for k, until in self._pauses.items()},
-                ttl=self.ttl,
-            )
+            await self._renew()
         except StoreError as exc:
             # the shares stay as they were; a replica that cannot beat is soon dead to others
             log.warning("heartbeat failed: %s", exc)
+            self._last_ok = self._steady_since = None
             return
+        except Exception:  # a bug: logged, and the next beat tries again
+            log.exception("heartbeat of replica %s failed", self.replica_id)
+            return
+        try:
+            self._tell()
+        except Exception:  # a bug in a budget's re-rating: the work after the beat still runs
+            log.exception("what follows the heartbeat of replica %s failed", self.replica_id)
+        if self._after_beat and (self._work is None or self._work.done()):
+            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
+
+    async def _renew(self) -> None:
+        now = time.monotonic()
+        self._pauses = {k: until for k, until in self._pauses.items() if until > now}
+        peers = await self._board.beat(
+            self.replica_id,
+            demand=dict(self._demand()),
+            paused={k: until - now for k, until in self._pauses.items()},
+            ttl=self.ttl,
+        )
+        done = time.monotonic()
+        if self._last_ok is None or done - self._last_ok > 2 * self.interval:
+            self._steady_since = done  # a beat was missed: the others' ages say nothing yet
+        self._last_ok = done
         self._peers = peers
         if len(peers) != self._live:
             log.info("live replicas: %d (this one is %s)", len(peers), self.replica_id)
         self._live = max(1, len(peers))
         if self._metrics is not None:
             self._metrics.live_replicas.set(self._live)
-        for peer in peers:
+
+    def _tell(self) -> None:
+        """Pauses the others saw, then the new shares, to whoever follows them."""
+        for peer in self._peers:
             if peer.replica_id == self.replica_id:
                 continue
             for key, seconds in peer.paused.items():
@@ -181,12 +220,13 @@ class Presence:
                     callback(place, method, seconds)
         for changed in self._changed:
             changed()
-        if self._after_beat and (self._work is None or self._work.done()):
-            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
 
     async def _run_after_beat(self) -> None:
         for work in self._after_beat:
-            await work()
+            try:
+                await work()
+            except Exception:  # a bug in one piece of work: logged, the next beat runs it again
+                log.exception("work after a heartbeat failed")
 
     async def _loop(self) -> None:
         while True:

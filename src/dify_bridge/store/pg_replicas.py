@@ -9,6 +9,7 @@ so of two survivors each row goes to exactly one.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,16 +78,18 @@ class PostgresReplicaBoard:
         ttl: float,
     ) -> list[ReplicaBeat]:
         # pauses travel as an end time on the database's clock, and come back as seconds
+        # within the expiry or not at all: a connection that hangs (a silent network) would
+        # hold every later beat back until TCP gives up, this replica dead to the others
         with translated("renew the replica's heartbeat", self._where):
-            async with self._pool.acquire() as conn:
-                now = float(await conn.fetchval(f"SELECT {_NOW}"))
+            async with self._pool.acquire(timeout=ttl) as conn:
+                now = float(await conn.fetchval(f"SELECT {_NOW}", timeout=ttl))
                 until = {key: now + seconds for key, seconds in paused.items()}
                 rows = await conn.fetch(
-                    _BEAT, replica_id, json.dumps(demand), json.dumps(until), ttl
+                    _BEAT, replica_id, json.dumps(demand), json.dumps(until), ttl, timeout=ttl
                 )
                 self._beats += 1
                 if self._beats % 100 == 1:
-                    await conn.execute(_FORGET_LONG_GONE, LONG_GONE_SECONDS)
+                    await conn.execute(_FORGET_LONG_GONE, LONG_GONE_SECONDS, timeout=ttl)
         return [_beat(row, now) for row in rows]
 
     async def leave(self, replica_id: str) -> None:
@@ -137,12 +140,21 @@ class PostgresReplicaBoard:
 
 
 def _beat(row: Any, now: float) -> ReplicaBeat:
-    paused = {str(k): float(v) - now for k, v in _json(row["paused"]).items()}
+    # another release may write entries this one cannot read: those are skipped
+    paused = {k: v - now for k, v in _numbers(row["paused"]).items()}
     return ReplicaBeat(
         str(row["replica_id"]),
-        {str(k): int(v) for k, v in _json(row["demand"]).items()},
+        {k: int(v) for k, v in _numbers(row["demand"]).items()},
         {key: seconds for key, seconds in paused.items() if seconds > 0},
     )
+
+
+def _numbers(text: str) -> dict[str, float]:
+    return {
+        str(k): float(v)
+        for k, v in _json(text).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def _json(text: str) -> dict[str, Any]:
