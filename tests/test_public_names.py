@@ -51,6 +51,7 @@ CORE = {
     "ThreadKey",
     "dify_user_for",
     "history",
+    "loop_step",
     "notices",
     "tables_as_code",
 }

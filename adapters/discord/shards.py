@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from dify_bridge.adapters.discord.client import DiscordConnection, DiscordUnavailable
-from dify_bridge.core import ConfigError, ShardClaims
+from dify_bridge.core import ConfigError, ShardClaims, loop_step
 from dify_bridge.errors import StoreError
 
 __all__ = ["IDENTIFY_SPACING", "RETRY_SECONDS", "IdentifyGate", "ShardKeeper"]
@@ -101,12 +101,13 @@ class ShardKeeper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._retry)
             self._wake.clear()
-            try:
-                await self._round()
-            except (StoreError, DiscordUnavailable, ConfigError) as exc:
-                log.warning("Discord shards: %s; trying again in %.0f s", exc, self._retry)
-            except Exception:  # the task boundary of the keeper: it must keep going
-                log.exception("Discord shards: unexpected failure; trying again")
+            await loop_step(self._keep_round, "Discord shards")
+
+    async def _keep_round(self) -> None:
+        try:
+            await self._round()
+        except (StoreError, DiscordUnavailable, ConfigError) as exc:
+            log.warning("Discord shards: %s; trying again in %.0f s", exc, self._retry)
 
     async def _round(self, *, first: bool = False) -> None:
         held = await self._claims.held()

@@ -12,6 +12,7 @@ from dify_bridge.core.bridge import Bridge
 from dify_bridge.core.commands import CommandRequest
 from dify_bridge.core.forms import FormAction, FormBoard, FormField, FormView
 from dify_bridge.core.history import Said
+from dify_bridge.core.keepalive import loop_step
 from dify_bridge.core.memory import BoundedDict, BoundedSet
 from dify_bridge.core.options import BridgeOptions
 from dify_bridge.core.pacing import EditBudget
@@ -82,6 +83,7 @@ __all__ = [
     "ThreadKey",
     "dify_user_for",
     "history",
+    "loop_step",
     "notices",
     "tables_as_code",
 ]

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
+from dify_bridge.core.keepalive import loop_step
 from dify_bridge.errors import StoreError
 from dify_bridge.ops.metrics import Metrics
 from dify_bridge.store.replicas import ReplicaBeat, ReplicaBoard
@@ -172,22 +173,22 @@ class Presence:
     async def beat(self) -> None:
         """One heartbeat. Never raises: a heartbeat that stopped would make this replica
         dead to the others while it answers (they would mark its answers interrupted)."""
+        if not await loop_step(self._renewed, f"heartbeat of replica {self.replica_id}"):
+            return
+        # a bug in a budget's re-rating: the work after the beat still runs
+        await loop_step(self._tell, f"what follows the heartbeat of replica {self.replica_id}")
+        if self._after_beat and (self._work is None or self._work.done()):
+            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
+
+    async def _renewed(self) -> bool:
         try:
             await self._renew()
         except StoreError as exc:
             # the shares stay as they were; a replica that cannot beat is soon dead to others
             log.warning("heartbeat failed: %s", exc)
             self._last_ok = self._steady_since = None
-            return
-        except Exception:  # a bug: logged, and the next beat tries again
-            log.exception("heartbeat of replica %s failed", self.replica_id)
-            return
-        try:
-            self._tell()
-        except Exception:  # a bug in a budget's re-rating: the work after the beat still runs
-            log.exception("what follows the heartbeat of replica %s failed", self.replica_id)
-        if self._after_beat and (self._work is None or self._work.done()):
-            self._work = asyncio.create_task(self._run_after_beat(), name="after-heartbeat")
+            return False
+        return True
 
     async def _renew(self) -> None:
         now = time.monotonic()
@@ -209,7 +210,7 @@ class Presence:
         if self._metrics is not None:
             self._metrics.live_replicas.set(self._live)
 
-    def _tell(self) -> None:
+    async def _tell(self) -> None:
         """Pauses the others saw, then the new shares, to whoever follows them."""
         for peer in self._peers:
             if peer.replica_id == self.replica_id:
@@ -223,10 +224,7 @@ class Presence:
 
     async def _run_after_beat(self) -> None:
         for work in self._after_beat:
-            try:
-                await work()
-            except Exception:  # a bug in one piece of work: logged, the next beat runs it again
-                log.exception("work after a heartbeat failed")
+            await loop_step(work, "work after a heartbeat")
 
     async def _loop(self) -> None:
         while True:
