@@ -111,6 +111,16 @@ async def start_discord_replica(env: dict[str, str], cwd: Path) -> DiscordReplic
     return replica
 
 
+async def start_replicas(
+    env: dict[str, str], cwd: Path, replicas: list[DiscordReplica], count: int = 2
+) -> list[DiscordReplica]:
+    """Start ``count`` replicas one after the other (the first claims the shards), each
+    added to ``replicas`` as soon as it runs (so :func:`replicas_stopped_at_exit` stops it)."""
+    for _ in range(count):
+        replicas.append(await start_discord_replica(env, cwd))
+    return replicas[-count:]
+
+
 @contextlib.asynccontextmanager
 async def replicas_stopped_at_exit(replicas: list[DiscordReplica]):  # type: ignore[no-untyped-def]
     try:

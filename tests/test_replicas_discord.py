@@ -15,7 +15,7 @@ from tests.discord_replicas import (
     DiscordReplica,
     replica_env,
     replicas_stopped_at_exit,
-    start_discord_replica,
+    start_replicas,
 )
 from tests.fakes.dify import FakeDify
 from tests.fakes.discord import FakeDiscord
@@ -72,9 +72,7 @@ async def test_two_replicas_split_two_shards_and_answer_each_guild_once(
         env = replica_env(discord, fake_dify.url, postgres_url, DISCORD_SHARD_COUNT="2")
         replicas: list[DiscordReplica] = []
         async with replicas_stopped_at_exit(replicas):
-            replicas.append(await start_discord_replica(env, tmp_path))
-            replicas.append(await start_discord_replica(env, tmp_path))
-            first, second = replicas
+            first, second = await start_replicas(env, tmp_path, replicas)
             # the first took both; once it counts two replicas it hands one over
             await _eventually(lambda: second.says("held by this process"), "the split", 60)
             await discord.wait_until(
@@ -103,10 +101,7 @@ async def test_a_standby_is_healthy_and_takes_over_from_a_killed_holder(
         env = replica_env(discord, fake_dify.url, postgres_url)
         replicas: list[DiscordReplica] = []
         async with replicas_stopped_at_exit(replicas):
-            holder = await start_discord_replica(env, tmp_path)
-            replicas.append(holder)
-            standby = await start_discord_replica(env, tmp_path)
-            replicas.append(standby)
+            holder, standby = await start_replicas(env, tmp_path, replicas)
             assert standby.says("standing by"), "\n".join(standby.log)
             assert await _healthy(standby)
             assert discord.connected_shards() == [None], "one session for the one shard"
@@ -149,10 +144,7 @@ async def test_a_replica_that_loses_its_database_connection_closes_its_shard_at_
         env = replica_env(discord, fake_dify.url, postgres_url)
         replicas: list[DiscordReplica] = []
         async with replicas_stopped_at_exit(replicas):
-            holder = await start_discord_replica(env, tmp_path)
-            replicas.append(holder)
-            standby = await start_discord_replica(env, tmp_path)
-            replicas.append(standby)
+            holder, _standby = await start_replicas(env, tmp_path, replicas)
             database = urlsplit(postgres_url).path.lstrip("/")
             # the holder's claim connection: the one whose session holds an advisory lock
             killed = postgres_cluster.psql(
@@ -184,10 +176,7 @@ async def test_an_answer_a_killed_holder_was_streaming_is_marked_interrupted_by_
         env = replica_env(discord, fake_dify.url, postgres_url)
         replicas: list[DiscordReplica] = []
         async with replicas_stopped_at_exit(replicas):
-            holder = await start_discord_replica(env, tmp_path)
-            replicas.append(holder)
-            standby = await start_discord_replica(env, tmp_path)
-            replicas.append(standby)
+            holder, standby = await start_replicas(env, tmp_path, replicas)
             fake_dify.script([f"w{i} " for i in range(600)], delay=0.05)  # about 30 s
             thread = await _ask(discord, channel, alice, "a long one")
 

@@ -17,7 +17,7 @@ from tests.discord_replicas import (
     DiscordReplica,
     replica_env,
     replicas_stopped_at_exit,
-    start_discord_replica,
+    start_replicas,
 )
 from tests.fakes.chatflow import FakeChatflow, Form
 from tests.fakes.discord import FakeDiscord
@@ -44,10 +44,7 @@ async def test_the_replica_that_did_not_show_the_form_takes_the_click_once(
         env = replica_env(discord, chatflow.url, postgres_url)
         replicas: list[DiscordReplica] = []
         async with replicas_stopped_at_exit(replicas):
-            holder = await start_discord_replica(env, tmp_path)
-            replicas.append(holder)
-            standby = await start_discord_replica(env, tmp_path)
-            replicas.append(standby)
+            holder, standby = await start_replicas(env, tmp_path, replicas)
             assert standby.says("standing by"), "\n".join(standby.log)
 
             question = await discord.send_message(channel, alice, "draft it", mention_bot=True)

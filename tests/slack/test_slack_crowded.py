@@ -22,6 +22,8 @@ PARAGRAPHS = [
     "Third, what is left: " + ", ".join(f"item{i}" for i in range(25)) + ".",
 ]
 ANSWER = "\n\n".join(PARAGRAPHS)
+CROWDED = {"SLACK_STREAMING": "edits", "SLACK_EDITS_PER_MINUTE": "6"}
+"""One edit every 10 s for the workspace: too rare even for a single answer."""
 
 
 def same_words(shown: list[str], markdown: str) -> bool:
@@ -40,15 +42,8 @@ def stop_buttons(slack: FakeSlack, channel: str, ts: str) -> list[str]:
 async def test_an_answer_in_a_crowded_workspace_grows_by_whole_pieces(
     fake_slack: FakeSlack, fake_dify: FakeDify, tmp_path: Path
 ):
-    # one edit every 10 s for the workspace: too rare even for a single answer
     fake_dify.script(ANSWER, delay=0.03)
-    async with running_slack_bot(
-        fake_slack,
-        fake_dify,
-        tmp_path / "bridge.db",
-        SLACK_STREAMING="edits",
-        SLACK_EDITS_PER_MINUTE="6",
-    ) as bot:
+    async with running_slack_bot(fake_slack, fake_dify, tmp_path / "bridge.db", **CROWDED) as bot:
         ts = await bot.ask("C1", "when is the release?")
 
     shown = [text.strip() for text in fake_slack.thread_texts("C1", ts)]
@@ -66,13 +61,7 @@ async def test_moderation_replacing_a_grown_answer_shows_only_the_replacement(
 ):
     replacement = "This answer was withheld by the app's moderation."
     fake_dify.script(ANSWER, delay=0.03, replace_with=replacement)
-    async with running_slack_bot(
-        fake_slack,
-        fake_dify,
-        tmp_path / "bridge.db",
-        SLACK_STREAMING="edits",
-        SLACK_EDITS_PER_MINUTE="6",
-    ) as bot:
+    async with running_slack_bot(fake_slack, fake_dify, tmp_path / "bridge.db", **CROWDED) as bot:
         ts = await bot.ask("C1", "tell me")
 
     visible = [t for t in fake_slack.thread_texts("C1", ts) if t.strip() != "…"]
@@ -128,13 +117,7 @@ async def test_pieces_in_one_channel_keep_to_its_posting_pace(
     fake_slack.rate_limit("chat.postMessage", calls=3, window=3.0)
     for n in range(4):
         fake_dify.script(f"Answer {n}. " + ANSWER, delay=0.02)
-    async with running_slack_bot(
-        fake_slack,
-        fake_dify,
-        tmp_path / "bridge.db",
-        SLACK_STREAMING="edits",
-        SLACK_EDITS_PER_MINUTE="6",
-    ) as bot:
+    async with running_slack_bot(fake_slack, fake_dify, tmp_path / "bridge.db", **CROWDED) as bot:
         events = [
             fake_slack.user_message("C1", f"question {n}", mention=True, event_type="app_mention")
             for n in range(4)

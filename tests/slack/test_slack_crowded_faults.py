@@ -14,9 +14,7 @@ from tests.fakes.chatflow import FakeChatflow, Until
 from tests.fakes.dify import FakeDify
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import running_slack_bot
-from tests.slack.test_slack_crowded import ANSWER, same_words
-
-CROWDED = {"SLACK_STREAMING": "edits", "SLACK_EDITS_PER_MINUTE": "6"}
+from tests.slack.test_slack_crowded import ANSWER, CROWDED, same_words
 
 
 async def test_a_piece_slack_refused_is_posted_later_as_a_piece(
