@@ -75,6 +75,11 @@ def chunks_for(n: int, chunks: int) -> list[str]:
     return [f"a{n}-{i} " for i in range(chunks)]
 
 
+def spaced(text: str) -> str:
+    """The words of ``text``, one space apart."""
+    return " ".join(text.split())
+
+
 def chars_lost(expected: str, shown: str) -> int:
     matcher = difflib.SequenceMatcher(None, expected, shown, autojunk=False)
     return len(expected) - sum(block.size for block in matcher.get_matching_blocks())
@@ -204,10 +209,9 @@ async def _measure(
     for event in events:
         channel = event["channel"]
         index = answer_of.get(channel)
-        expected = "".join(chunks_for(index, args.chunks)) if index is not None else "?"
-        # a message break is a word break: compare the words, one space apart
-        shown = " ".join(" ".join(slack.thread_texts(channel, event["ts"])).split())
-        expected = " ".join(expected.split())
+        expected = spaced("".join(chunks_for(index, args.chunks))) if index is not None else "?"
+        # a message break is a word break
+        shown = spaced(" ".join(slack.thread_texts(channel, event["ts"])))
         lost = chars_lost(expected, shown)
         lost_chars += lost
         lost_answers += lost > 0
@@ -233,7 +237,7 @@ async def _measure(
         "accepted": dict(accepted),
         "failed": dict(failed),
         "chars_expected": sum(
-            len(" ".join("".join(chunks_for(n, args.chunks)).split())) for n in range(args.streams)
+            len(spaced("".join(chunks_for(n, args.chunks)))) for n in range(args.streams)
         ),
         "chars_lost": lost_chars,
         "answers_lost": lost_answers,
